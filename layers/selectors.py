@@ -1,0 +1,65 @@
+"""Reads of the unified schema (writes live in ``layers.services``)."""
+
+from __future__ import annotations
+
+import json
+
+from django.db import connection
+
+from layers.codes import County
+from layers.models import AdminDivision, Building, Code, LandSupply, Parcel, PlanningPermit
+
+LAYER_MODELS = {
+    "parcels": (Parcel, "宗地", "Parcels"),
+    "buildings": (Building, "自然幢", "Buildings"),
+    "permits": (PlanningPermit, "规划许可", "Planning permits"),
+    "landsupply": (LandSupply, "土地供应", "Land supply"),
+}
+
+
+def layer_counts() -> list[dict]:
+    """Row counts per unified layer, for the start page and the console."""
+    return [
+        {"key": key, "title_zh": zh, "title_en": en, "count": model.objects.count()}
+        for key, (model, zh, en) in LAYER_MODELS.items()
+    ]
+
+
+def counties_geojson(tolerance_deg: float = 0.002) -> dict:
+    """Current county polygons as a GeoJSON FeatureCollection, simplified for an overview map."""
+    table = AdminDivision._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT code, name, ST_AsGeoJSON(ST_SimplifyPreserveTopology(geom, %s), 6)
+            FROM {table} WHERE valid_to IS NULL ORDER BY code
+            """,
+            [tolerance_deg],
+        )
+        rows = cursor.fetchall()
+    return {
+        "type": "FeatureCollection",
+        "features": [
+            {"type": "Feature", "properties": {"code": code, "name": name}, "geometry": json.loads(geometry)}
+            for code, name, geometry in rows
+        ],
+    }
+
+
+def county_table() -> dict[str, County]:
+    """GB/T 2260 counties of Chongqing from the database's code list (current and former codes).
+
+    The database is the source of truth at run time (an administrator may add a code); the validators fall
+    back to the shipped file only when called without a table.
+    """
+    rows = Code.objects.filter(codelist__key="gbt2260_chongqing").values_list(
+        "code", "name", "valid_to", "extra"
+    )
+    current: dict[str, County] = {}
+    former: dict[str, County] = {}
+    for code, name, valid_to, extra in rows:
+        if valid_to is None:
+            current[code] = County(code, name)
+        else:
+            former[code] = County(code, name, valid_to.year, (extra or {}).get("successor", ""))
+    return {**former, **current}
