@@ -34,7 +34,13 @@ def square(lon: float, lat: float, size: float = 0.001) -> MultiPolygon:
 
 
 def make_parcel(zddm: str = "500103001002GB00011", **extra) -> Parcel:
-    fields = {"county_code": zddm[:6], "land_use": "0701", "geom": square(106.57, 29.56), "src_row": 1, **extra}
+    fields = {
+        "county_code": zddm[:6],
+        "land_use": "0701",
+        "geom": square(106.57, 29.56),
+        "src_row": 1,
+        **extra,
+    }
     return Parcel.objects.create(zddm=zddm, load_run=1, **LINEAGE, **fields)
 
 
@@ -48,7 +54,13 @@ def column_info(table: str) -> dict[str, tuple[str, int]]:
 
 @pytest.mark.parametrize(
     "table",
-    ["layers_parcel", "layers_building", "layers_planningpermit", "layers_landsupply", "layers_admindivision"],
+    [
+        "layers_parcel",
+        "layers_building",
+        "layers_planningpermit",
+        "layers_landsupply",
+        "layers_admindivision",
+    ],
 )
 def test_geometry_is_cgcs2000_multipolygon(table):
     assert column_info(table)["geom"] == ("MULTIPOLYGON", 4490)
@@ -83,10 +95,16 @@ def test_building_natural_key_is_unit_number_plus_building_number():
 def test_permit_and_contract_numbers_are_unique():
     PlanningPermit.objects.create(permit_no="地字第1号", kind="land", geom=square(106.5, 29.5), **LINEAGE)
     with pytest.raises(IntegrityError), transaction.atomic():
-        PlanningPermit.objects.create(permit_no="地字第1号", kind="works", geom=square(106.5, 29.5), **LINEAGE)
-    LandSupply.objects.create(contract_no="渝地合字1号", method="transfer", geom=square(106.5, 29.5), **LINEAGE)
+        PlanningPermit.objects.create(
+            permit_no="地字第1号", kind="works", geom=square(106.5, 29.5), **LINEAGE
+        )
+    LandSupply.objects.create(
+        contract_no="渝地合字1号", method="transfer", geom=square(106.5, 29.5), **LINEAGE
+    )
     with pytest.raises(IntegrityError), transaction.atomic():
-        LandSupply.objects.create(contract_no="渝地合字1号", method="lease", geom=square(106.5, 29.5), **LINEAGE)
+        LandSupply.objects.create(
+            contract_no="渝地合字1号", method="lease", geom=square(106.5, 29.5), **LINEAGE
+        )
 
 
 def test_negative_declared_area_is_refused():
@@ -97,7 +115,12 @@ def test_negative_declared_area_is_refused():
 def test_every_row_carries_its_lineage():
     parcel = make_parcel()
     parcel.refresh_from_db()
-    assert (parcel.src_system, parcel.src_layer, parcel.src_row, parcel.load_run) == ("registration", "ZDJBXX", 1, 1)
+    assert (parcel.src_system, parcel.src_layer, parcel.src_row, parcel.load_run) == (
+        "registration",
+        "ZDJBXX",
+        1,
+        1,
+    )
     assert parcel.src_checksum == "ab" * 32 and parcel.mapping_version == "registration@1"
     assert parcel.loaded_at is not None and parcel.version == 1
 

@@ -16,7 +16,12 @@ def run_manage(*args: str, **env: str) -> subprocess.CompletedProcess:
     environ = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "ALLOWED_HOSTS", "DEBUG"}}
     environ.update(env)
     return subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=ROOT, env=environ, capture_output=True, text=True, timeout=120
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -47,7 +52,12 @@ def test_database_url_is_used_when_set(monkeypatch):
     monkeypatch.setenv("DATABASE_URL", "postgres://u:p@db.example:6543/gis")
     config = database_config()
     assert config["ENGINE"] == "django.contrib.gis.db.backends.postgis"
-    assert (config["HOST"], config["PORT"], config["NAME"], config["USER"]) == ("db.example", 6543, "gis", "u")
+    assert (config["HOST"], config["PORT"], config["NAME"], config["USER"]) == (
+        "db.example",
+        6543,
+        "gis",
+        "u",
+    )
 
 
 def test_bad_boolean_is_a_clear_error(monkeypatch):
