@@ -32,6 +32,8 @@ class Lineage(models.Model):
     mapping_version = models.CharField("映射版本 mapping version", max_length=64, blank=True)
     loaded_at = models.DateTimeField("加载时间 loaded at", default=timezone.now)
     version = models.IntegerField("版本 row version", default=1, editable=False)
+    # md5 of the normalised values and geometry: lets a re-load tell "unchanged" without comparing geometries
+    content_hash = models.CharField("内容摘要 content hash", max_length=32, blank=True, editable=False)
 
     class Meta:
         abstract = True

@@ -63,3 +63,22 @@ def county_table() -> dict[str, County]:
         else:
             former[code] = County(code, name, valid_to.year, (extra or {}).get("successor", ""))
     return {**former, **current}
+
+
+def jurisdiction_geometry():
+    """Chongqing (the union of the current county polygons) as a prepared shapely geometry in 4490.
+
+    Used by the ETL to reject rows located outside the jurisdiction; None if no county is loaded.
+    """
+    import shapely
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT ST_AsBinary(ST_Union(geom)) FROM {AdminDivision._meta.db_table} WHERE valid_to IS NULL"
+        )
+        (wkb,) = cursor.fetchone()
+    if wkb is None:
+        return None
+    geometry = shapely.from_wkb(bytes(wkb))
+    shapely.prepare(geometry)
+    return geometry

@@ -1,0 +1,83 @@
+"""What the ETL remembers: each load run, and every problem it found (the schema-mismatch report).
+
+A rejected row is never dropped: it is stored here with its raw values, the rule it failed and the
+geometry it had, so an operator can see it on a map, fix the cause and re-run only what failed.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.gis.db import models
+from django.utils import timezone
+
+
+class LoadRun(models.Model):
+    """One execution of a system's mapping over one export (or over the rejected rows of an earlier run)."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "运行中"
+        COMPLETED = "completed", "已完成"
+        FAILED = "failed", "失败"
+        CANCELLED = "cancelled", "已取消"
+
+    system = models.CharField("业务系统", max_length=32, db_index=True)
+    source_path = models.CharField("导出文件", max_length=1000)
+    checksum = models.CharField("SHA-256", max_length=64, blank=True)
+    mapping_version = models.CharField("映射版本", max_length=64, blank=True)
+    dry_run = models.BooleanField("试运行", default=False)
+    only_rejected_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="reruns"
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING, db_index=True)
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    counts = models.JSONField("计数", default=dict, blank=True)
+    per_target = models.JSONField("分目标计数", default=dict, blank=True)
+    transforms = models.JSONField("坐标转换与编码", default=dict, blank=True)
+    progress = models.JSONField("进度", default=dict, blank=True)
+    error = models.TextField("错误", blank=True)
+    changed_extent = models.PolygonField("变更范围", srid=4490, null=True, blank=True)
+
+    class Meta:
+        verbose_name = "加载批次 load run"
+        verbose_name_plural = "加载批次 load runs"
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.system} {self.status}"
+
+
+class Problem(models.Model):
+    """A rejection (``error``) or a warning about one source row, or about the whole file (``row`` null)."""
+
+    class Severity(models.TextChoices):
+        ERROR = "error", "拒绝"
+        WARNING = "warning", "警告"
+
+    run = models.ForeignKey(LoadRun, on_delete=models.CASCADE, related_name="problems")
+    target = models.CharField("目标", max_length=32)
+    source_file = models.CharField("文件", max_length=500, blank=True)
+    row = models.IntegerField("行号", null=True, blank=True, db_index=True)
+    source_id = models.CharField("源记录标识", max_length=200, blank=True)
+    rule = models.CharField("规则", max_length=64, db_index=True)
+    field = models.CharField("字段", max_length=100, blank=True)
+    severity = models.CharField(max_length=8, choices=Severity.choices)
+    message_zh = models.TextField()
+    message_en = models.TextField()
+    expected = models.TextField("期望", blank=True)
+    actual = models.TextField("实际", blank=True)
+    raw = models.JSONField("原始值", default=dict, blank=True)
+    geom = models.GeometryField("几何", srid=4490, null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        LoadRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="resolved_problems"
+    )
+
+    class Meta:
+        verbose_name = "问题 problem"
+        verbose_name_plural = "问题 problems"
+        ordering = ["run", "row", "rule"]
+        indexes = [models.Index(fields=["run", "severity"])]
+
+    def __str__(self) -> str:
+        return f"{self.rule} row {self.row}: {self.message_en}"

@@ -1,0 +1,369 @@
+"""A load run: read → check the schema → transform and validate → stage → apply in one transaction.
+
+The same function serves ``manage.py etl_run``, the background job and the tests. Reading and validation
+are vectorised (:mod:`etl.transforms`, :mod:`etl.geometry`); accepted rows are COPYed into a temporary
+staging table and merged into the unified table set-based: added / updated / unchanged / deleted per natural
+key, in one transaction with the problems and the run's counts, so a failure at any point (bad file, killed
+process, database gone) leaves the unified tables exactly as before. Rows that fail a rule are not lost:
+they are stored as problems with their raw values and geometry.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import zlib
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import shapely
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from etl import staging
+from etl.errors import EtlError, SchemaMismatchError, SourceError
+from etl.geometry import area_problems, gk_area_m2, parse_geometries, process_geometries
+from etl.mapping import Mapping, TargetSpec, load_mapping
+from etl.models import LoadRun, Problem
+from etl.safezip import unpack
+from etl.sources import SourceTable, read_source, sha256_of
+from etl.transforms import FieldProblem, Lookups, transform_field
+from layers.codes import validate_bdcdyh, validate_zddm
+from layers.selectors import county_table, jurisdiction_geometry
+
+log = logging.getLogger(__name__)
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass
+class TargetResult:
+    """Everything a target produced before it is applied."""
+
+    target: TargetSpec
+    table: SourceTable
+    columns: dict[str, np.ndarray]
+    geoms: np.ndarray
+    problems: list[FieldProblem]
+    accepted: np.ndarray  # bool per table row
+    keys: np.ndarray  # natural key text per row ('' when unknown)
+    counts: dict = field(default_factory=dict)
+
+
+def _noop(stage: str, done: int, total: int) -> None:
+    pass
+
+
+def _key_text(columns: dict[str, np.ndarray], key: tuple[str, ...], i: int) -> str:
+    parts = [columns[k][i] for k in key]
+    if any(p is None for p in parts):
+        return ""
+    return "/".join(str(p) for p in parts)
+
+
+def prepare_export(path: Path, run_dir: Path) -> Path:
+    """A folder to read from: the export itself, or a zip unpacked safely into ``run_dir``."""
+    if not path.exists():
+        raise SourceError(f"{path}: no such file or folder")
+    if path.is_file() and path.suffix.lower() == ".zip":
+        return unpack(path, run_dir)
+    return path
+
+
+def check_schema(target: TargetSpec, table: SourceTable) -> tuple[list[str], list[str]]:
+    """(missing source fields, extra source fields) of a target against what the file has."""
+    wanted: list[str] = []
+    for f in target.fields:
+        wanted.extend(f.sources)
+    wanted.extend(target.geometry.sources)
+    have = set(table.columns)
+    missing = sorted({w for w in wanted if w not in have})
+    extra = sorted(have - set(wanted))
+    return missing, extra
+
+
+def evaluate_target(
+    mapping: Mapping,
+    target: TargetSpec,
+    root: Path,
+    lookups: Lookups,
+    chongqing,
+    progress: Progress,
+    only_rows: set[int] | None = None,
+) -> TargetResult:
+    """Read and validate one target; raises SchemaMismatchError when required source fields are missing."""
+    expected = {s for f in target.fields for s in f.sources} | set(target.geometry.sources)
+    table = read_source(root, target.source, expected)
+    if only_rows is not None:
+        keep = np.isin(table.rows, np.fromiter(only_rows, dtype=np.int64))
+        table.data = {k: v[keep] for k, v in table.data.items()}
+        table.rows = table.rows[keep]
+        if table.geometry_wkb is not None:
+            table.geometry_wkb = table.geometry_wkb[keep]
+    n = len(table)
+    progress(f"{target.name}: read", n, n)
+    missing, extra = check_schema(target, table)
+    problems: list[FieldProblem] = []
+    if missing:
+        raise SchemaMismatchError(
+            f"{table.display_name}: source field(s) {', '.join(missing)} missing for target '{target.name}' "
+            f"(the file has: {', '.join(table.columns)}). Fix the mapping etl/mappings/{mapping.system}.yaml "
+            "or ask the system for a complete export."
+        )
+    counties = county_table()
+    validators = {
+        "zddm": lambda v: validate_zddm(v, counties=counties),
+        "bdcdyh": lambda v: validate_bdcdyh(v, counties=counties),
+    }
+    columns: dict[str, np.ndarray] = {}
+    for spec in target.fields:
+        values, field_problems = transform_field(spec, table.data, n, lookups, validators)
+        columns[spec.target] = values
+        problems.extend(field_problems)
+    progress(f"{target.name}: fields", n, n)
+
+    geoms, parse_problems = parse_geometries(target.geometry, table.geometry_wkb, table.data, n)
+    result = process_geometries(target.geometry, geoms, chongqing)
+    problems.extend(parse_problems)
+    problems.extend(result.problems)
+    geoms = result.geoms
+    if target.geometry.area_field:
+        computed = gk_area_m2(geoms)
+        label = next(
+            ("+".join(f.sources) for f in target.fields if f.target == target.geometry.area_field), ""
+        )
+        problems.extend(area_problems(columns[target.geometry.area_field], computed, target.geometry, label))
+    progress(f"{target.name}: geometry", n, n)
+
+    keys = np.array([_key_text(columns, target.key, i) for i in range(n)], dtype=object)
+    errored = np.zeros(n, dtype=bool)
+    for p in problems:
+        if p.severity == "error":
+            errored[p.index] = True
+    first_seen: dict[str, int] = {}
+    for i in range(n):
+        if not keys[i] or errored[i]:
+            continue
+        if keys[i] in first_seen:
+            j = first_seen[keys[i]]
+            problems.append(
+                FieldProblem(
+                    i,
+                    "key_duplicate",
+                    "+".join(target.key),
+                    f"自然键「{keys[i]}」与第{table.rows[j]}行重复，本行未加载",
+                    f"natural key '{keys[i]}' repeats row {table.rows[j]}; this row was not loaded",
+                    expected="unique",
+                    actual=keys[i],
+                )
+            )
+            errored[i] = True
+        else:
+            first_seen[keys[i]] = i
+    accepted = ~errored & ~shapely.is_missing(geoms)
+    result_obj = TargetResult(target, table, columns, geoms, problems, accepted, keys)
+    result_obj.counts = {"read": n, "transform": result.transform}
+    return result_obj
+
+
+def _problem_rows(run: LoadRun, result: TargetResult) -> list[Problem]:
+    """Problem records for a target, with raw values and the geometry as read (for the map)."""
+    table = result.table
+    out = []
+    raw_cache: dict[int, dict] = {}
+    for p in result.problems:
+        i = p.index
+        if i not in raw_cache:
+            raw_cache[i] = {c: _jsonable(table.data[c][i]) for c in table.columns}
+        geom = result.geoms[i]
+        out.append(
+            Problem(
+                run=run,
+                target=result.target.name,
+                source_file=table.display_name,
+                row=int(table.rows[i]),
+                source_id=result.keys[i] or _fallback_id(result, i),
+                rule=p.rule,
+                field=p.field,
+                severity=p.severity,
+                message_zh=p.message_zh,
+                message_en=p.message_en,
+                expected=str(p.expected)[:500],
+                actual=str(p.actual)[:500],
+                raw=raw_cache[i],
+                geom=None if geom is None else staging.to_django(geom),
+            )
+        )
+    for row, reason, raw in table.skipped_rows:
+        out.append(
+            Problem(
+                run=run,
+                target=result.target.name,
+                source_file=table.display_name,
+                row=row,
+                rule=reason,
+                severity="warning",
+                message_zh="合计行，未作为数据加载",
+                message_en="totals row skipped (not data)",
+                raw={k: _jsonable(v) for k, v in raw.items()},
+            )
+        )
+    for rule, zh, en in table.notes:
+        out.append(
+            Problem(
+                run=run,
+                target=result.target.name,
+                source_file=table.display_name,
+                rule=rule,
+                severity="warning",
+                message_zh=zh,
+                message_en=en,
+            )
+        )
+    return out
+
+
+def _fallback_id(result: TargetResult, i: int) -> str:
+    key_sources = [f.sources[0] for f in result.target.fields if f.target in result.target.key and f.sources]
+    values = [str(result.table.data[s][i]) for s in key_sources if result.table.data[s][i] not in (None, "")]
+    return "/".join(values)
+
+
+def _jsonable(value):
+    if value is None or isinstance(value, str | int | bool):
+        return value
+    if isinstance(value, float):
+        return None if np.isnan(value) else value
+    if isinstance(value, bytes):
+        return value.hex()
+    return str(value)
+
+
+def _lock_key(system: str) -> int:
+    return zlib.crc32(f"onemap.etl.{system}".encode()) & 0x7FFFFFFF
+
+
+def run_load(
+    system: str,
+    path: Path | str,
+    *,
+    dry_run: bool = False,
+    only_rejected_of: LoadRun | None = None,
+    user=None,
+    progress: Progress = _noop,
+) -> LoadRun:
+    """Load one export of ``system``. Returns the finished run; raises EtlError for a fatal problem (the
+    run is then recorded as failed and the unified tables are untouched)."""
+    mapping = load_mapping(system)
+    path = Path(path)
+    run = LoadRun.objects.create(
+        system=system,
+        source_path=str(path),
+        mapping_version=mapping.version_tag,
+        dry_run=dry_run,
+        only_rejected_of=only_rejected_of,
+        user=user,
+    )
+    work_dir = Path(settings.VAR_DIR) / "etl" / f"run-{run.pk}"
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [_lock_key(system)])
+        if not cursor.fetchone()[0]:
+            run.status, run.error = LoadRun.Status.FAILED, f"another load of '{system}' is running"
+            run.finished_at = timezone.now()
+            run.save()
+            raise EtlError(f"another load of '{system}' is running; try again when it has finished")
+    try:
+        LoadRun.objects.filter(system=system, status=LoadRun.Status.RUNNING).exclude(pk=run.pk).update(
+            status=LoadRun.Status.FAILED,
+            error="interrupted (the process ended before the run finished)",
+            finished_at=timezone.now(),
+        )
+        root = prepare_export(path, work_dir)
+        run.checksum = sha256_of(path)
+        run.save(update_fields=["checksum"])
+        _execute(run, mapping, root, dry_run, only_rejected_of, progress)
+    except Exception as exc:
+        run.refresh_from_db()
+        run.status = LoadRun.Status.FAILED
+        run.error = str(exc) if isinstance(exc, EtlError) else f"{type(exc).__name__}: {exc}"
+        run.finished_at = timezone.now()
+        run.save()
+        if isinstance(exc, EtlError):
+            raise
+        raise EtlError(f"load of {path} failed: {run.error}") from exc
+    finally:
+        shutil.rmtree(work_dir, ignore_errors=True)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [_lock_key(system)])
+    return run
+
+
+def _execute(run: LoadRun, mapping: Mapping, root: Path, dry_run: bool, only_rejected_of, progress) -> None:
+    lookups = Lookups()
+    chongqing = jurisdiction_geometry()
+    only: dict[str, set[int]] = {}
+    if only_rejected_of is not None:
+        for target, row in (
+            only_rejected_of.problems.filter(severity="error", resolved_by=None)
+            .exclude(row=None)
+            .values_list("target", "row")
+        ):
+            only.setdefault(target, set()).add(row)
+    results = []
+    for target in mapping.targets:
+        if only_rejected_of is not None and target.name not in only:
+            continue
+        results.append(
+            evaluate_target(mapping, target, root, lookups, chongqing, progress, only.get(target.name))
+        )
+    staging.flag_gcj02_shifts(results)
+
+    totals = Counter()
+    per_target = {}
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT set_config('onemap.load_run', %s, true)", [str(run.pk)])
+        for result in results:
+            counts = staging.apply(
+                run,
+                mapping,
+                result,
+                dry_run=dry_run,
+                incremental=only_rejected_of is not None,
+                progress=progress,
+            )
+            problems = _problem_rows(run, result)
+            Problem.objects.bulk_create(problems, batch_size=2000)
+            counts["rejected"] = int((~result.accepted).sum())
+            counts["warnings"] = sum(1 for p in result.problems if p.severity == "warning") + len(
+                result.table.skipped_rows
+            )
+            per_target[result.target.name] = {
+                **{k: v for k, v in counts.items() if k != "transform"},
+                "file": result.table.display_name,
+                "encoding": result.table.encoding,
+                "encoding_source": result.table.encoding_source,
+                "transform": result.counts.get("transform", {}),
+            }
+            for key in ("read", "added", "updated", "unchanged", "deleted", "rejected", "warnings"):
+                totals[key] += counts.get(key, 0)
+            if not dry_run:
+                staging.resolve_problems(run, result)
+        run.counts = {
+            k: totals.get(k, 0)
+            for k in ("read", "added", "updated", "unchanged", "deleted", "rejected", "warnings")
+        }
+        run.per_target = per_target
+        run.transforms = {
+            name: t["transform"] | {"encoding": t["encoding"], "encoding_source": t["encoding_source"]}
+            for name, t in per_target.items()
+        }
+        if not dry_run:
+            run.changed_extent = staging.changed_extent(run)
+        run.status = LoadRun.Status.COMPLETED
+        run.finished_at = timezone.now()
+        run.save()
+    progress("done", 1, 1)

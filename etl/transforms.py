@@ -1,0 +1,344 @@
+"""Field transformations: casting, dates, units, code lists and crosswalks, vectorised over unique values.
+
+Exports repeat the same few values (land-use codes, dates, county names) thousands of times, so each step
+works on the *distinct* values of a column and maps the result back with numpy: the cost grows with the
+number of distinct values, not rows. Every failure becomes a problem naming the row, field and value.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+import numpy as np
+
+from etl.mapping import UNITS, FieldSpec
+
+DATE_PATTERNS = [
+    re.compile(r"^(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?$"),
+    re.compile(r"^(\d{4})年(\d{1,2})月(\d{1,2})日?$"),
+    re.compile(r"^(\d{4})(\d{2})(\d{2})$"),
+]
+
+
+@dataclass
+class FieldProblem:
+    """A value that could not be transformed; ``index`` is the position in the table (not the row number)."""
+
+    index: int
+    rule: str
+    field: str
+    message_zh: str
+    message_en: str
+    expected: str = ""
+    actual: str = ""
+    severity: str = "error"
+
+
+def parse_date(value: object) -> dt.date | None:
+    """Dates as business systems write them: 2016-3-1, 2016/03/01, 2016年3月1日, 20160301, Excel dates.
+
+    Returns None for an empty value; raises ValueError for a value that is not a real date.
+    """
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    text = str(value).strip()
+    if not text:
+        return None
+    for pattern in DATE_PATTERNS:
+        match = pattern.match(text)
+        if match:
+            year, month, day = (int(g) for g in match.groups()[:3])
+            return dt.date(year, month, day)  # raises ValueError for 2016-13-45
+    raise ValueError(text)
+
+
+def _as_text(value: object, strip: bool) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, float):
+        if np.isnan(value):
+            return None
+        if value.is_integer():
+            value = int(value)
+    text = str(value)
+    if strip:
+        text = text.strip()
+    return text or None
+
+
+def _unique_map(values: np.ndarray, func) -> np.ndarray:
+    """Apply ``func`` once per distinct value; return an object array aligned with ``values``."""
+    if len(values) == 0:
+        return np.empty(0, dtype=object)
+    keys = np.array([("" if v is None else repr(v)) for v in values], dtype=object)
+    unique_keys, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    results = np.empty(len(unique_keys), dtype=object)
+    for i, idx in enumerate(first):
+        results[i] = func(values[idx])
+    return results[inverse]
+
+
+class Classifier:
+    """Maps source values to standard codes through a code list, a crosswalk or an inline table."""
+
+    def __init__(self, spec: FieldSpec, lookups: Lookups):
+        self.spec = spec
+        self.lookups = lookups
+
+    def __call__(self, value: str) -> tuple[str | None, str | None, str]:
+        """(code, problem rule or None, detail)."""
+        spec = self.spec
+        if spec.values is not None:
+            if value in spec.values:
+                return spec.values[value], None, ""
+            return None, "code_unknown", f"not in the mapping's table ({', '.join(spec.values)})"
+        if spec.crosswalk:
+            targets = self.lookups.crosswalk(spec.crosswalk).get(value)
+            if targets is None:
+                # a value already in the target list is accepted as it is
+                target_list = self.lookups.crosswalk_target_list(spec.crosswalk)
+                if target_list and value in self.lookups.codelist(target_list)["by_code"]:
+                    return value, None, ""
+                return None, "code_unknown", f"not in crosswalk {spec.crosswalk}"
+            if len(targets) > 1:
+                return None, "code_ambiguous", f"one-to-many: {'/'.join(targets)} (a person must decide)"
+            return targets[0], None, ""
+        codelist = self.lookups.codelist(spec.codelist)
+        if spec.match == "name":
+            code = codelist["by_name"].get(value)
+            if code is None and value in codelist["by_code"]:
+                code = value
+        else:
+            code = value if value in codelist["by_code"] else None
+        if code is None:
+            return None, "code_unknown", f"not in code list {spec.codelist}"
+        return code, None, ""
+
+
+class Lookups:
+    """Code lists and crosswalks from the database, loaded once per run (they are small)."""
+
+    def __init__(self) -> None:
+        self._codelists: dict[str, dict] = {}
+        self._crosswalks: dict[str, dict[str, list[str]]] = {}
+
+    def codelist(self, key: str) -> dict:
+        if key not in self._codelists:
+            from layers.models import Code
+
+            rows = list(Code.objects.filter(codelist__key=key).values_list("code", "name", "valid_to"))
+            self._codelists[key] = {
+                "by_code": {code: name for code, name, _ in rows},
+                "by_name": {name: code for code, name, valid_to in rows if valid_to is None},
+            }
+        return self._codelists[key]
+
+    def crosswalk(self, key: str) -> dict[str, list[str]]:
+        if key not in self._crosswalks:
+            from layers.models import CrosswalkEntry
+
+            table: dict[str, list[str]] = {}
+            for source, target in CrosswalkEntry.objects.filter(
+                crosswalk=key, superseded_by=None
+            ).values_list("source_code", "target_code"):
+                table.setdefault(source, []).append(target)
+            self._crosswalks[key] = {k: sorted(set(v)) for k, v in table.items()}
+        return self._crosswalks[key]
+
+    def crosswalk_target_list(self, key: str) -> str | None:
+        """The code list a crosswalk maps into, by the naming convention ``<from>_to_<list>``."""
+        if key == "gbt21010_2007_to_2017":
+            return "gbt21010_2017"
+        return None
+
+
+def transform_field(
+    spec: FieldSpec, table_data: dict[str, np.ndarray], n: int, lookups: Lookups, validators: dict
+) -> tuple[np.ndarray, list[FieldProblem]]:
+    """Compute one target column; returns the values (object array, None = NULL) and the problems."""
+    problems: list[FieldProblem] = []
+    field_label = "+".join(spec.sources) or spec.target
+    if spec.value is not None and not spec.sources and not spec.template:
+        values = np.full(n, spec.value, dtype=object)
+    elif spec.template:
+        parts = {name: table_data[name] for name in spec.sources}
+        values = np.empty(n, dtype=object)
+        for i in range(n):
+            pieces = {name: (_as_text(col[i], spec.strip) or "") for name, col in parts.items()}
+            text = spec.template.format(**pieces).strip()
+            values[i] = text or None
+    else:
+        raw = table_data[spec.sources[0]]
+        values = _unique_map(raw, lambda v: _as_text(v, spec.strip))
+
+    # type casting, once per distinct value
+    if spec.type == "date":
+
+        def cast(v):
+            try:
+                return ("ok", parse_date(v))
+            except (ValueError, TypeError):
+                return ("bad", v)
+    elif spec.type in ("int", "decimal"):
+        factor = Decimal(str(UNITS[spec.unit])) if spec.unit else None
+
+        def cast(v):
+            if v is None:
+                return ("ok", None)
+            text = str(v).replace(",", "").strip()
+            try:
+                number = Decimal(text)
+            except InvalidOperation:
+                return ("bad", v)
+            if not number.is_finite():
+                return ("bad", v)
+            if factor is not None:
+                number = (number * factor).quantize(Decimal("0.01"))
+            if spec.type == "int":
+                if number != number.to_integral_value():
+                    return ("bad", v)
+                return ("ok", int(number))
+            return ("ok", number)
+    else:
+
+        def cast(v):
+            return ("ok", v)
+
+    cast_results = _unique_map(values, cast)
+    out = np.empty(n, dtype=object)
+    for i in range(n):
+        status, value = cast_results[i]
+        if status == "bad":
+            kind = {"date": "日期", "int": "整数", "decimal": "数值"}[spec.type]
+            problems.append(
+                FieldProblem(
+                    i,
+                    "type_invalid" if spec.type != "date" else "date_invalid",
+                    field_label,
+                    f"字段「{field_label}」的值「{value}」不是有效的{kind}",
+                    f"field '{field_label}': '{value}' is not a valid {spec.type}",
+                    expected=spec.type,
+                    actual=str(value),
+                )
+            )
+            out[i] = None
+        else:
+            out[i] = value
+
+    if spec.classified:
+        classifier = Classifier(spec, lookups)
+        classified = _unique_map(out, lambda v: None if v is None else classifier(str(v)))
+        for i in range(n):
+            if out[i] is None:
+                continue
+            code, rule, detail = classified[i]
+            if rule is None:
+                out[i] = code
+                continue
+            actual = str(out[i])
+            policy = spec.unmapped
+            if rule == "code_ambiguous" or policy == "reject":
+                problems.append(
+                    FieldProblem(
+                        i,
+                        rule,
+                        field_label,
+                        f"字段「{field_label}」的代码「{actual}」无法对应标准代码：{detail}。请在代码对照表中补充对应关系后重跑",
+                        f"field '{field_label}': code '{actual}' cannot be mapped: {detail}. Add it to the "
+                        "crosswalk and re-run the rejected rows",
+                        expected=spec.codelist or spec.crosswalk or "table",
+                        actual=actual,
+                    )
+                )
+                out[i] = None
+            elif policy == "null":
+                problems.append(
+                    FieldProblem(
+                        i,
+                        rule,
+                        field_label,
+                        f"代码「{actual}」无对应，已置空",
+                        f"code '{actual}' unmapped: set to NULL",
+                        actual=actual,
+                        severity="warning",
+                    )
+                )
+                out[i] = None
+            elif policy == "value":
+                problems.append(
+                    FieldProblem(
+                        i,
+                        rule,
+                        field_label,
+                        f"代码「{actual}」无对应，已设为{spec.unmapped_value}",
+                        f"code '{actual}' unmapped: set to {spec.unmapped_value}",
+                        actual=actual,
+                        severity="warning",
+                    )
+                )
+                out[i] = spec.unmapped_value
+            else:  # keep
+                problems.append(
+                    FieldProblem(
+                        i,
+                        rule,
+                        field_label,
+                        f"代码「{actual}」不在代码表中，原值保留",
+                        f"code '{actual}' not in the code list: kept as is",
+                        actual=actual,
+                        severity="warning",
+                    )
+                )
+
+    if spec.validate:
+        validate = validators[spec.validate]
+        checked = _unique_map(out, lambda v: None if v is None else validate(str(v)))
+        for i in range(n):
+            for p in checked[i] or ():
+                problems.append(
+                    FieldProblem(
+                        i,
+                        f"{spec.validate}_{p.code}",
+                        field_label,
+                        p.message_zh,
+                        p.message_en,
+                        actual=str(out[i]),
+                        severity=p.severity,
+                    )
+                )
+    if spec.max_length and spec.type == "str":
+        for i in range(n):
+            if out[i] is not None and len(str(out[i])) > spec.max_length:
+                problems.append(
+                    FieldProblem(
+                        i,
+                        "too_long",
+                        field_label,
+                        f"字段「{field_label}」超过{spec.max_length}个字符（{len(str(out[i]))}）",
+                        f"field '{field_label}' is longer than {spec.max_length} characters",
+                        expected=f"<= {spec.max_length}",
+                        actual=str(out[i])[:80],
+                    )
+                )
+                out[i] = None
+    if spec.required:
+        errored = {p.index for p in problems if p.severity == "error"}
+        for i in range(n):
+            if out[i] is None and i not in errored:
+                problems.append(
+                    FieldProblem(
+                        i,
+                        "required_missing",
+                        field_label,
+                        f"必填字段「{field_label}」为空",
+                        f"required field '{field_label}' is empty",
+                    )
+                )
+    return out, problems

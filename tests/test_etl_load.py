@@ -1,0 +1,285 @@
+"""Loads through the shipped mappings on tiny real files: counts, lineage, problems, re-runs, atomicity."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import connection
+
+from etl import staging
+from etl.errors import EtlError, SchemaMismatchError
+from etl.models import LoadRun, Problem
+from etl.runner import run_load
+from layers.models import Building, CrosswalkEntry, LandSupply, Parcel, ParcelHistory, PlanningPermit
+from tests.etl_files import (
+    building_rows,
+    parcel_rows,
+    permit_rows,
+    supply_rows,
+    write_layer,
+    write_planning,
+    write_registration,
+    write_supply_csv,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def table_digest(table: str) -> str:
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY id), '')) FROM {table} t")
+        return cursor.fetchone()[0]
+
+
+@pytest.fixture
+def registration(tmp_path):
+    parcels = parcel_rows(6)
+    buildings = building_rows(parcels)
+    parcels[1]["ZDDM"] = "500199001001GB00002"  # county does not exist
+    parcels[2]["YT"] = "0799"  # not a GB/T 21010-2017 class
+    parcels[3]["ZDMJ"] = 3500.0  # declared 40 % above the drawn 2,500 m²
+    parcels[4]["ZL"] = "'; DROP TABLE layers_parcel; --"  # SQL-looking text is just text
+    return write_registration(tmp_path / "registration", parcels, buildings), parcels, buildings
+
+
+def test_registration_load_counts_lineage_and_problems(registration):
+    folder, parcels, _ = registration
+    run = run_load("registration", folder)
+    assert run.status == "completed"
+    assert run.counts == {
+        "read": 12,
+        "added": 10,
+        "updated": 0,
+        "unchanged": 0,
+        "deleted": 0,
+        "rejected": 2,
+        "warnings": 1,
+    }
+    assert run.per_target["parcels"]["encoding"] == "gb18030"  # GBK without .cpg, detected from the content
+    assert Parcel.objects.count() == 4 and Building.objects.count() == 6
+    parcel = Parcel.objects.get(zddm="500103001001GB00001")
+    assert parcel.address == "渝中区民权路1号" and parcel.holder == "重庆测试置业有限公司"
+    assert (parcel.src_system, parcel.src_file, parcel.src_row, parcel.load_run) == (
+        "registration",
+        "ZDJBXX.shp",
+        1,
+        run.pk,
+    )
+    assert parcel.src_checksum == run.checksum and parcel.mapping_version.startswith("registration@1+")
+    assert abs(parcel.geom.centroid.x - 106.5703) < 0.001 and parcel.geom.srid == 4490
+    assert Parcel.objects.get(zddm="500103001001GB00005").address == parcels[4]["ZL"]
+
+    problems = {(p.row, p.rule): p for p in Problem.objects.filter(run=run)}
+    county = problems[(2, "zddm_county_unknown")]
+    assert county.severity == "error" and county.source_id == "500199001001GB00002" and county.field == "ZDDM"
+    assert "500199" in county.message_zh and county.raw["ZL"] == "渝中区民权路2号"
+    assert county.geom is not None and county.source_file == "ZDJBXX.shp"
+    unknown = problems[(3, "code_unknown")]
+    assert unknown.field == "YT" and unknown.actual == "0799" and "crosswalk" in unknown.message_en
+    area = problems[(4, "area_mismatch")]
+    assert area.severity == "warning" and "+40" in area.message_en
+
+
+def test_rerun_of_the_same_export_changes_nothing(registration):
+    folder, _, _ = registration
+    run_load("registration", folder)
+    before = table_digest("layers_parcel"), table_digest("layers_building")
+    again = run_load("registration", folder)
+    assert (again.counts["added"], again.counts["updated"], again.counts["deleted"]) == (0, 0, 0)
+    assert again.counts["unchanged"] == 10
+    assert (table_digest("layers_parcel"), table_digest("layers_building")) == before
+    assert not ParcelHistory.objects.exists()
+
+
+def test_changed_export_updates_adds_deletes_and_keeps_history(tmp_path):
+    parcels = parcel_rows(4)
+    buildings = building_rows(parcels)
+    run_load("registration", write_registration(tmp_path / "v1", parcels, buildings))
+    parcels[0]["ZL"] = "渝中区新华路8号"  # changed
+    removed = parcels.pop(3)  # absent from a full export: deleted
+    buildings.pop(3)
+    extra = parcel_rows(6)[5]  # new
+    parcels.append(extra)
+    buildings.append(building_rows([extra])[0])
+    run = run_load("registration", write_registration(tmp_path / "v2", parcels, buildings))
+    assert run.per_target["parcels"] | {} and (
+        run.per_target["parcels"]["added"],
+        run.per_target["parcels"]["updated"],
+        run.per_target["parcels"]["deleted"],
+        run.per_target["parcels"]["unchanged"],
+    ) == (1, 1, 1, 2)
+    parcel = Parcel.objects.get(zddm=parcels[0]["ZDDM"])
+    assert parcel.address == "渝中区新华路8号" and parcel.version == 2 and parcel.load_run == run.pk
+    history = {h.op: h for h in ParcelHistory.objects.all()}
+    assert history["U"].data["zl"] == "渝中区民权路1号" and history["U"].changed_by_run == run.pk
+    assert history["D"].data["zddm"] == removed["ZDDM"] and history["D"].changed_by_run == run.pk
+    assert run.changed_extent is not None and run.changed_extent.contains(parcel.geom.centroid)
+
+
+def test_rejected_row_is_kept_when_the_corrected_file_arrives_it_is_resolved(tmp_path):
+    parcels = parcel_rows(3)
+    good_yt = parcels[1]["YT"]
+    parcels[1]["YT"] = "0799"
+    first = run_load("registration", write_registration(tmp_path / "v1", parcels, building_rows(parcels)))
+    rejected = Problem.objects.get(run=first, rule="code_unknown")
+    assert rejected.resolved_by is None and not Parcel.objects.filter(zddm=parcels[1]["ZDDM"]).exists()
+    parcels[1]["YT"] = good_yt
+    second = run_load("registration", write_registration(tmp_path / "v2", parcels, building_rows(parcels)))
+    rejected.refresh_from_db()
+    assert rejected.resolved_by == second and Parcel.objects.filter(zddm=parcels[1]["ZDDM"]).exists()
+    assert second.counts["added"] == 1 and second.counts["unchanged"] == 5
+
+
+def test_only_rejected_rows_are_rerun_after_a_crosswalk_fix(tmp_path):
+    rows = permit_rows(3)
+    rows[2]["用地性质"] = "079"  # not a 2007 class
+    folder = write_planning(tmp_path / "planning", rows).parent
+    first = run_load("planning", folder)
+    assert first.counts["rejected"] == 1 and PlanningPermit.objects.count() == 2
+    problem = Problem.objects.get(run=first, rule="code_unknown")
+    assert problem.row == 3 and problem.source_id == rows[2]["许可证号"]
+    CrosswalkEntry.objects.create(
+        crosswalk="gbt21010_2007_to_2017",
+        source_code="079",
+        target_code="0701",
+        cardinality="one-to-one",
+        note="test: mapped from the report",
+    )
+    rerun = run_load("planning", folder, only_rejected_of=first)
+    assert rerun.counts == {
+        "read": 1,
+        "added": 1,
+        "updated": 0,
+        "unchanged": 0,
+        "deleted": 0,
+        "rejected": 0,
+        "warnings": 0,
+    }
+    problem.refresh_from_db()
+    assert problem.resolved_by == rerun
+    assert (
+        PlanningPermit.objects.count() == 3
+    )  # the two accepted earlier were not deleted by the partial re-run
+
+
+def test_ambiguous_2007_code_is_reported_not_guessed(tmp_path):
+    rows = permit_rows(2)
+    rows[0]["用地性质"] = "083"  # 科教用地 → 0803 or 0804
+    run = run_load("planning", write_planning(tmp_path / "p", rows).parent)
+    (problem,) = Problem.objects.filter(run=run, severity="error")
+    assert problem.rule == "code_ambiguous" and "0803/0804" in problem.message_en
+    assert PlanningPermit.objects.count() == 1
+
+
+def test_landsupply_csv_gbk_mu_and_mixed_dates(tmp_path):
+    rows = supply_rows(3)
+    rows[1][11] = "2016-13-45"  # not a date
+    run = run_load("landsupply", write_supply_csv(tmp_path / "ls", rows))
+    assert run.per_target["supply"]["encoding"] == "gb18030"
+    supplies = {s.contract_no: s for s in LandSupply.objects.all()}
+    assert len(supplies) == 2
+    first = supplies[rows[0][1]]
+    assert abs(float(first.area) - 2500) < 1 and first.method == "transfer" and first.land_use == "0701"
+    assert first.county_code == "500103" and str(first.supplied_on) == "2016-03-01"
+    third = supplies[rows[2][1]]
+    assert str(third.supplied_on) == "2016-03-01"  # 20160301
+    (problem,) = Problem.objects.filter(run=run, severity="error")
+    assert (problem.rule, problem.row, problem.actual) == ("date_invalid", 2, "2016-13-45")
+    assert "Xian 1980" in run.transforms["supply"]["source_crs_name"]
+
+
+def test_dry_run_moves_nothing_and_lists_every_mismatch(registration):
+    folder, _, _ = registration
+    run = run_load("registration", folder, dry_run=True)
+    assert run.dry_run and run.counts["added"] == 10 and run.counts["rejected"] == 2
+    assert Parcel.objects.count() == 0 and Building.objects.count() == 0
+    assert Problem.objects.filter(run=run).count() == 3
+
+
+def test_missing_source_field_is_fatal_and_named(tmp_path):
+    rows = parcel_rows(2)
+    for row in rows:
+        del row["YT"]
+    folder = write_registration(tmp_path / "r", rows, building_rows(parcel_rows(2)))
+    with pytest.raises(SchemaMismatchError, match="YT") as excinfo:
+        run_load("registration", folder)
+    assert "ZDJBXX.shp" in str(excinfo.value)
+    assert LoadRun.objects.get().status == "failed" and Parcel.objects.count() == 0
+
+
+def test_a_failure_inside_the_apply_leaves_the_tables_as_before(registration, tmp_path, monkeypatch):
+    folder, parcels, buildings = registration
+    run_load("registration", folder)
+    before = (
+        table_digest("layers_parcel"),
+        table_digest("layers_building"),
+        table_digest("layers_parcel_history"),
+    )
+    parcels[0]["ZL"] = "改过的坐落"
+    changed = write_registration(tmp_path / "changed", parcels, buildings)
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("database gone")
+
+    monkeypatch.setattr(staging, "resolve_problems", boom)  # fails after both targets were applied
+    with pytest.raises(EtlError, match="database gone"):
+        run_load("registration", changed)
+    after = (
+        table_digest("layers_parcel"),
+        table_digest("layers_building"),
+        table_digest("layers_parcel_history"),
+    )
+    assert after == before
+    failed = LoadRun.objects.order_by("-pk").first()
+    assert failed.status == "failed" and "database gone" in failed.error
+    assert not Problem.objects.filter(run=failed).exists()
+
+
+def test_etl_run_command_json_last_line_and_exit_status(registration, capsys):
+    folder, _, _ = registration
+    call_command("etl_run", "registration", str(folder), "--json")
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    summary = json.loads(last)
+    assert summary["system"] == "registration" and summary["counts"]["added"] == 10
+    assert set(summary["counts"]) == {
+        "read",
+        "added",
+        "updated",
+        "unchanged",
+        "deleted",
+        "rejected",
+        "warnings",
+    }
+    with pytest.raises(CommandError, match="no such file"):
+        call_command("etl_run", "registration", "/nonexistent/export")
+
+
+def test_geometry_problems_null_z_and_wrong_type(tmp_path):
+    import shapely
+
+    rows = parcel_rows(4)
+    rows[0]["geometry"] = None
+    rows[1]["geometry"] = shapely.force_3d(rows[1]["geometry"], 250.0)
+    folder = tmp_path / "r"
+    write_layer(
+        folder / "ZDJBXX.shp",
+        rows,
+        crs="EPSG:4545",
+        encoding="GBK",
+        strip_cpg=True,
+        geometry_type="Polygon Z",
+    )
+    points = building_rows(parcel_rows(1))
+    points[0]["geometry"] = shapely.Point(points[0]["geometry"].centroid)
+    write_layer(
+        folder / "ZRZ.shp", points, crs="EPSG:4545", encoding="GBK", strip_cpg=True, geometry_type="Point"
+    )
+    run = run_load("registration", folder)
+    rules = sorted((p.target, p.row, p.rule) for p in Problem.objects.filter(run=run))
+    assert ("parcels", 1, "geometry_null") in rules
+    assert ("parcels", 2, "geometry_z_dropped") in rules
+    assert ("buildings", 1, "geometry_type") in rules
+    assert Parcel.objects.count() == 3 and Building.objects.count() == 0
