@@ -28,9 +28,9 @@ from etl import staging
 from etl.errors import EtlError, SchemaMismatchError, SourceError
 from etl.geometry import area_problems, gk_area_m2, parse_geometries, process_geometries
 from etl.mapping import Mapping, TargetSpec, load_mapping
-from etl.models import LoadRun, Problem
+from etl.models import LoadRun
 from etl.safezip import unpack
-from etl.sources import SourceTable, read_source, sha256_of
+from etl.sources import SourceTable, iter_source, sha256_of
 from etl.transforms import FieldProblem, Lookups, transform_field
 from layers.codes import validate_bdcdyh, validate_zddm
 from layers.selectors import county_table, jurisdiction_geometry
@@ -64,6 +64,9 @@ def _key_text(columns: dict[str, np.ndarray], key: tuple[str, ...], i: int) -> s
     return "/".join(str(p) for p in parts)
 
 
+COUNT_KEYS = ("read", "added", "updated", "unchanged", "deleted", "rejected", "warnings")
+
+
 def prepare_export(path: Path, run_dir: Path) -> Path:
     """A folder to read from: the export itself, or a zip unpacked safely into ``run_dir``."""
     if not path.exists():
@@ -85,39 +88,35 @@ def check_schema(target: TargetSpec, table: SourceTable) -> tuple[list[str], lis
     return missing, extra
 
 
-def evaluate_target(
+def make_validators() -> dict:
+    counties = county_table()
+    return {
+        "zddm": lambda v: validate_zddm(v, counties=counties),
+        "bdcdyh": lambda v: validate_bdcdyh(v, counties=counties),
+    }
+
+
+def evaluate_chunk(
     mapping: Mapping,
     target: TargetSpec,
-    root: Path,
+    table: SourceTable,
     lookups: Lookups,
     chongqing,
-    progress: Progress,
-    only_rows: set[int] | None = None,
+    validators: dict,
+    seen_keys: dict[str, int],
+    progress: Progress = _noop,
 ) -> TargetResult:
-    """Read and validate one target; raises SchemaMismatchError when required source fields are missing."""
-    expected = {s for f in target.fields for s in f.sources} | set(target.geometry.sources)
-    table = read_source(root, target.source, expected)
-    if only_rows is not None:
-        keep = np.isin(table.rows, np.fromiter(only_rows, dtype=np.int64))
-        table.data = {k: v[keep] for k, v in table.data.items()}
-        table.rows = table.rows[keep]
-        if table.geometry_wkb is not None:
-            table.geometry_wkb = table.geometry_wkb[keep]
+    """Transform and validate one chunk of a target's rows; ``seen_keys`` carries the natural keys (and
+    their row numbers) of earlier chunks so duplicates are found across the whole file."""
     n = len(table)
-    progress(f"{target.name}: read", n, n)
-    missing, extra = check_schema(target, table)
-    problems: list[FieldProblem] = []
+    missing, _extra = check_schema(target, table)
     if missing:
         raise SchemaMismatchError(
             f"{table.display_name}: source field(s) {', '.join(missing)} missing for target '{target.name}' "
             f"(the file has: {', '.join(table.columns)}). Fix the mapping etl/mappings/{mapping.system}.yaml "
             "or ask the system for a complete export."
         )
-    counties = county_table()
-    validators = {
-        "zddm": lambda v: validate_zddm(v, counties=counties),
-        "bdcdyh": lambda v: validate_bdcdyh(v, counties=counties),
-    }
+    problems: list[FieldProblem] = []
     columns: dict[str, np.ndarray] = {}
     for spec in target.fields:
         values, field_problems = transform_field(spec, table.data, n, lookups, validators)
@@ -143,103 +142,29 @@ def evaluate_target(
     for p in problems:
         if p.severity == "error":
             errored[p.index] = True
-    first_seen: dict[str, int] = {}
     for i in range(n):
         if not keys[i] or errored[i]:
             continue
-        if keys[i] in first_seen:
-            j = first_seen[keys[i]]
+        first_row = seen_keys.get(keys[i])
+        if first_row is not None:
             problems.append(
                 FieldProblem(
                     i,
                     "key_duplicate",
                     "+".join(target.key),
-                    f"自然键「{keys[i]}」与第{table.rows[j]}行重复，本行未加载",
-                    f"natural key '{keys[i]}' repeats row {table.rows[j]}; this row was not loaded",
+                    f"自然键「{keys[i]}」与第{first_row}行重复，本行未加载",
+                    f"natural key '{keys[i]}' repeats row {first_row}; this row was not loaded",
                     expected="unique",
                     actual=keys[i],
                 )
             )
             errored[i] = True
         else:
-            first_seen[keys[i]] = i
+            seen_keys[keys[i]] = int(table.rows[i])
     accepted = ~errored & ~shapely.is_missing(geoms)
     result_obj = TargetResult(target, table, columns, geoms, problems, accepted, keys)
     result_obj.counts = {"read": n, "transform": result.transform}
     return result_obj
-
-
-def _problem_rows(run: LoadRun, result: TargetResult) -> list[Problem]:
-    """Problem records for a target, with raw values and the geometry as read (for the map)."""
-    table = result.table
-    out = []
-    raw_cache: dict[int, dict] = {}
-    for p in result.problems:
-        i = p.index
-        if i not in raw_cache:
-            raw_cache[i] = {c: _jsonable(table.data[c][i]) for c in table.columns}
-        geom = result.geoms[i]
-        out.append(
-            Problem(
-                run=run,
-                target=result.target.name,
-                source_file=table.display_name,
-                row=int(table.rows[i]),
-                source_id=result.keys[i] or _fallback_id(result, i),
-                rule=p.rule,
-                field=p.field,
-                severity=p.severity,
-                message_zh=p.message_zh,
-                message_en=p.message_en,
-                expected=str(p.expected)[:500],
-                actual=str(p.actual)[:500],
-                raw=raw_cache[i],
-                geom=None if geom is None else staging.to_django(geom),
-            )
-        )
-    for row, reason, raw in table.skipped_rows:
-        out.append(
-            Problem(
-                run=run,
-                target=result.target.name,
-                source_file=table.display_name,
-                row=row,
-                rule=reason,
-                severity="warning",
-                message_zh="合计行，未作为数据加载",
-                message_en="totals row skipped (not data)",
-                raw={k: _jsonable(v) for k, v in raw.items()},
-            )
-        )
-    for rule, zh, en in table.notes:
-        out.append(
-            Problem(
-                run=run,
-                target=result.target.name,
-                source_file=table.display_name,
-                rule=rule,
-                severity="warning",
-                message_zh=zh,
-                message_en=en,
-            )
-        )
-    return out
-
-
-def _fallback_id(result: TargetResult, i: int) -> str:
-    key_sources = [f.sources[0] for f in result.target.fields if f.target in result.target.key and f.sources]
-    values = [str(result.table.data[s][i]) for s in key_sources if result.table.data[s][i] not in (None, "")]
-    return "/".join(values)
-
-
-def _jsonable(value):
-    if value is None or isinstance(value, str | int | bool):
-        return value
-    if isinstance(value, float):
-        return None if np.isnan(value) else value
-    if isinstance(value, bytes):
-        return value.hex()
-    return str(value)
 
 
 def _lock_key(system: str) -> int:
@@ -254,10 +179,12 @@ def run_load(
     only_rejected_of: LoadRun | None = None,
     user=None,
     progress: Progress = _noop,
+    mapping: Mapping | None = None,
 ) -> LoadRun:
     """Load one export of ``system``. Returns the finished run; raises EtlError for a fatal problem (the
-    run is then recorded as failed and the unified tables are untouched)."""
-    mapping = load_mapping(system)
+    run is then recorded as failed and the unified tables are untouched). ``mapping`` overrides the
+    shipped mapping of the system (tests, previews of an edited mapping)."""
+    mapping = mapping or load_mapping(system)
     path = Path(path)
     run = LoadRun.objects.create(
         system=system,
@@ -304,58 +231,47 @@ def run_load(
 def _execute(run: LoadRun, mapping: Mapping, root: Path, dry_run: bool, only_rejected_of, progress) -> None:
     lookups = Lookups()
     chongqing = jurisdiction_geometry()
+    validators = make_validators()
     only: dict[str, set[int]] = {}
     if only_rejected_of is not None:
-        for target, row in (
-            only_rejected_of.problems.filter(severity="error", resolved_by=None)
-            .exclude(row=None)
-            .values_list("target", "row")
-        ):
-            only.setdefault(target, set()).add(row)
-    results = []
-    for target in mapping.targets:
-        if only_rejected_of is not None and target.name not in only:
-            continue
-        results.append(
-            evaluate_target(mapping, target, root, lookups, chongqing, progress, only.get(target.name))
-        )
-    staging.flag_gcj02_shifts(results)
-
-    totals = Counter()
+        rejected = only_rejected_of.problems.filter(severity="error", resolved_by=None).exclude(row=None)
+        for target_name, row in rejected.values_list("target", "row"):
+            only.setdefault(target_name, set()).add(row)
+    totals: Counter = Counter()
     per_target = {}
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute("SELECT set_config('onemap.load_run', %s, true)", [str(run.pk)])
-        for result in results:
-            counts = staging.apply(
-                run,
-                mapping,
-                result,
-                dry_run=dry_run,
-                incremental=only_rejected_of is not None,
-                progress=progress,
+        for target in mapping.targets:
+            if only_rejected_of is not None and target.name not in only:
+                continue
+            stager = staging.Stager(
+                run, mapping, target, dry_run=dry_run, incremental=only_rejected_of is not None
             )
-            problems = _problem_rows(run, result)
-            Problem.objects.bulk_create(problems, batch_size=2000)
-            counts["rejected"] = int((~result.accepted).sum())
-            counts["warnings"] = sum(1 for p in result.problems if p.severity == "warning") + len(
-                result.table.skipped_rows
-            )
-            per_target[result.target.name] = {
-                **{k: v for k, v in counts.items() if k != "transform"},
-                "file": result.table.display_name,
-                "encoding": result.table.encoding,
-                "encoding_source": result.table.encoding_source,
-                "transform": result.counts.get("transform", {}),
+            expected = {src for f in target.fields for src in f.sources} | set(target.geometry.sources)
+            seen_keys: dict[str, int] = {}
+            first = None
+            for table in iter_source(root, target.source, expected):
+                if target.name in only:
+                    table = table.subset(np.isin(table.rows, np.fromiter(only[target.name], dtype=np.int64)))
+                first = first or table
+                progress(f"{target.name}: read", stager.counts["read"] + len(table), 0)
+                result = evaluate_chunk(
+                    mapping, target, table, lookups, chongqing, validators, seen_keys, progress
+                )
+                staging.flag_gcj02_shifts(result)
+                stager.add(result)
+            counts = stager.finish(progress)
+            per_target[target.name] = {
+                **counts,
+                "file": first.display_name if first else "",
+                "encoding": first.encoding if first else None,
+                "encoding_source": first.encoding_source if first else "",
+                "transform": stager.transform,
             }
-            for key in ("read", "added", "updated", "unchanged", "deleted", "rejected", "warnings"):
+            for key in COUNT_KEYS:
                 totals[key] += counts.get(key, 0)
-            if not dry_run:
-                staging.resolve_problems(run, result)
-        run.counts = {
-            k: totals.get(k, 0)
-            for k in ("read", "added", "updated", "unchanged", "deleted", "rejected", "warnings")
-        }
+        run.counts = {k: totals.get(k, 0) for k in COUNT_KEYS}
         run.per_target = per_target
         run.transforms = {
             name: t["transform"] | {"encoding": t["encoding"], "encoding_source": t["encoding_source"]}

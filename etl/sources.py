@@ -10,6 +10,7 @@ byte, then a strict UTF-8 decode of the attribute bytes, then GB18030; the mappi
 from __future__ import annotations
 
 import csv
+import dataclasses
 import fnmatch
 import hashlib
 import io
@@ -59,6 +60,17 @@ class SourceTable:
     def __len__(self) -> int:
         return len(self.rows)
 
+    def subset(self, keep: np.ndarray) -> SourceTable:
+        """The same table restricted to the rows where ``keep`` is true (re-runs of rejected rows)."""
+        return dataclasses.replace(
+            self,
+            data={k: v[keep] for k, v in self.data.items()},
+            rows=self.rows[keep],
+            geometry_wkb=None if self.geometry_wkb is None else self.geometry_wkb[keep],
+            skipped_rows=[],
+            notes=[],
+        )
+
 
 def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
@@ -95,18 +107,23 @@ def locate(root: Path, spec: SourceSpec) -> Path:
 # --- encodings -------------------------------------------------------------------------------------------
 
 
-def _dbf_string_bytes(dbf: Path) -> tuple[int, bytes]:
-    """LDID byte and the raw bytes of the DBF's character fields (to guess the encoding)."""
-    raw = dbf.read_bytes()
-    if len(raw) < 32:
-        raise SourceError(f"{dbf.name}: truncated DBF file ({len(raw)} bytes)")
-    ldid = raw[29]
-    header_len = int.from_bytes(raw[8:10], "little")
-    record_len = int.from_bytes(raw[10:12], "little")
-    n_records = int.from_bytes(raw[4:8], "little")
-    if header_len < 33 or record_len < 1 or header_len + n_records * record_len > len(raw) + 1:
-        raise SourceError(f"{dbf.name}: damaged or truncated DBF (header says {n_records} records)")
-    return ldid, raw[header_len : header_len + n_records * record_len]
+def _dbf_string_bytes(dbf: Path, sample: int = 8 << 20) -> tuple[int, bytes]:
+    """LDID byte and up to ``sample`` bytes of the DBF's records (to guess the encoding without reading a
+    huge file whole)."""
+    size = dbf.stat().st_size
+    with open(dbf, "rb") as fh:
+        header = fh.read(32)
+        if len(header) < 32:
+            raise SourceError(f"{dbf.name}: truncated DBF file ({size} bytes)")
+        ldid = header[29]
+        header_len = int.from_bytes(header[8:10], "little")
+        record_len = int.from_bytes(header[10:12], "little")
+        n_records = int.from_bytes(header[4:8], "little")
+        if header_len < 33 or record_len < 1 or header_len + n_records * record_len > size + 1:
+            raise SourceError(f"{dbf.name}: damaged or truncated DBF (header says {n_records} records)")
+        fh.seek(header_len)
+        data = fh.read(min(n_records * record_len, sample // record_len * record_len or record_len))
+    return ldid, data
 
 
 def detect_bytes_encoding(data: bytes) -> str:
@@ -163,7 +180,9 @@ def _check_shapefile_parts(shp: Path) -> None:
         raise SourceError(f"{shp.name}: truncated .shp file ({shp.stat().st_size} bytes)")
 
 
-def read_ogr(path: Path, spec: SourceSpec, display_name: str) -> SourceTable:
+def read_ogr(
+    path: Path, spec: SourceSpec, display_name: str, skip_features: int = 0, max_features: int | None = None
+) -> SourceTable:
     import pyogrio
     from pyogrio.errors import DataLayerError, DataSourceError
 
@@ -180,7 +199,13 @@ def read_ogr(path: Path, spec: SourceSpec, display_name: str) -> SourceTable:
         how = "UTF-8 (format)"
     try:
         meta, fids, geometry, field_data = pyogrio.raw.read(
-            path, layer=spec.layer, encoding=encoding, return_fids=True, datetime_as_string=True
+            path,
+            layer=spec.layer,
+            encoding=encoding,
+            return_fids=True,
+            datetime_as_string=True,
+            skip_features=skip_features,
+            max_features=max_features,
         )
     except (DataSourceError, DataLayerError) as exc:
         raise SourceError(f"{display_name}: cannot be read as {spec.format}: {exc}") from exc
@@ -191,7 +216,7 @@ def read_ogr(path: Path, spec: SourceSpec, display_name: str) -> SourceTable:
     for name, values in zip(columns, field_data, strict=True):
         data[name] = np.asarray(values, dtype=object)
     n = len(fids)
-    rows = np.arange(1, n + 1, dtype=np.int64)
+    rows = np.arange(skip_features + 1, skip_features + n + 1, dtype=np.int64)
     geom = np.asarray(geometry, dtype=object) if geometry is not None else None
     return SourceTable(
         file=path,
@@ -343,7 +368,9 @@ def _table_from_records(
     )
 
 
-def read_source(root: Path, spec: SourceSpec, expected: set[str]) -> SourceTable:
+def read_source(
+    root: Path, spec: SourceSpec, expected: set[str], max_features: int | None = None
+) -> SourceTable:
     """Read the layer a target needs from an export folder (already unpacked) or a single file."""
     path = locate(root, spec)
     display = path.name if root.is_file() else str(path.relative_to(root))
@@ -365,4 +392,30 @@ def read_source(root: Path, spec: SourceSpec, expected: set[str]) -> SourceTable
         head = path.read_bytes()[:4096].lower()
         if b"<!entity" in head or b"<!doctype" in head:
             raise SourceError(f"{display}: contains XML/DTD declarations; not a GeoJSON file")
-    return read_ogr(path, spec, display)
+    return read_ogr(path, spec, display, max_features=max_features)
+
+
+CHUNK_ROWS = 100_000
+
+
+def iter_source(root: Path, spec: SourceSpec, expected: set[str], chunk_rows: int | None = None):
+    """Read a layer in chunks of ``chunk_rows`` features so memory stays flat however big the export is.
+
+    GDAL formats are read by feature ranges; CSV and XLSX (small by nature) come as one chunk.
+    """
+    chunk_rows = chunk_rows or CHUNK_ROWS
+    if spec.format in ("csv", "xlsx"):
+        yield read_source(root, spec, expected)
+        return
+    first = read_source(root, spec, expected, max_features=chunk_rows)
+    yield first
+    if len(first) < chunk_rows:
+        return
+    import pyogrio
+
+    total = pyogrio.read_info(first.file, layer=spec.layer)["features"]
+    known = dataclasses.replace(spec, encoding=first.encoding) if first.encoding else spec
+    for skip in range(chunk_rows, total, chunk_rows):
+        chunk = read_ogr(first.file, known, first.display_name, skip_features=skip, max_features=chunk_rows)
+        chunk.encoding_source = first.encoding_source
+        yield chunk

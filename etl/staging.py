@@ -16,11 +16,12 @@ from django.contrib.gis.geos import GEOSGeometry
 from django.db import connection
 from django.utils import timezone
 
+from etl.models import Problem
 from etl.transforms import FieldProblem
 from layers.geodesy import gcj02_to_wgs84
 
 if TYPE_CHECKING:
-    from etl.mapping import Mapping
+    from etl.mapping import Mapping, TargetSpec
     from etl.models import LoadRun
     from etl.runner import TargetResult
 
@@ -69,191 +70,279 @@ def _not_null_text(model, names: list[str]) -> list[bool]:
     ]
 
 
-def apply(
-    run: LoadRun, mapping: Mapping, result: TargetResult, *, dry_run: bool, incremental: bool, progress
-) -> dict:
-    """Merge the accepted rows of one target into its unified table; returns the counts."""
-    target = result.target
-    model = target.model_class
-    table = model._meta.db_table
-    fields = _columns(result)
-    names = [name for name, _ in fields]
-    columns = [col for _, col in fields]
-    key_columns = [model._meta.get_field(k).column for k in target.key]
-    idx = np.flatnonzero(result.accepted)
-    geoms = result.geoms[idx]
-    wkb = shapely.to_wkb(geoms)
-    ewkb = _ewkb_hex(geoms)
-    now = timezone.now()
-    stg = f"stg_{table}"
-    all_columns = [*columns, "geom", *LINEAGE_COLUMNS]
-    defaults = _insert_defaults(model, set(names))
-    blank_text = _not_null_text(model, names)
-    staged_columns = [*all_columns, *defaults]
-    staged_list = ", ".join(staged_columns)
-    default_values = tuple(defaults.values())
-    counts = {"read": len(result.table)}
-    with connection.cursor() as cursor:
-        cursor.execute(f"DROP TABLE IF EXISTS {stg}")
-        cursor.execute(
-            f"CREATE TEMP TABLE {stg} ON COMMIT DROP AS SELECT {staged_list} FROM {table} WITH NO DATA"
-        )
-        layer = result.table.layer or ""
-        value_columns = [result.columns[name] for name in names]
-        with cursor.copy(f"COPY {stg} ({staged_list}) FROM STDIN") as copy:
-            for out_i, i in enumerate(idx):
-                values = tuple(
-                    "" if (v is None and blank) else v
-                    for v, blank in zip((col[i] for col in value_columns), blank_text, strict=True)
-                )
-                digest = hashlib.md5(repr(values).encode(), usedforsecurity=False)
-                digest.update(wkb[out_i])
-                copy.write_row(
-                    (
-                        *values,
-                        ewkb[out_i],
-                        mapping.system,
-                        result.table.display_name,
-                        run.checksum,
-                        layer,
-                        int(result.table.rows[i]),
-                        run.pk,
-                        mapping.version_tag,
-                        now,
-                        digest.hexdigest(),
-                        *default_values,
+class Stager:
+    """Collects the accepted rows of one target chunk by chunk (COPY into a temporary table), stores the
+    problems as they come, and merges everything into the unified table at :meth:`finish`."""
+
+    def __init__(
+        self, run: LoadRun, mapping: Mapping, target: TargetSpec, *, dry_run: bool, incremental: bool
+    ):
+        self.run, self.mapping, self.target = run, mapping, target
+        self.dry_run, self.incremental = dry_run, incremental
+        model = target.model_class
+        self.table = model._meta.db_table
+        self.names = [spec.target for spec in target.fields]
+        self.columns = [model._meta.get_field(name).column for name in self.names]
+        self.key_columns = [model._meta.get_field(k).column for k in target.key]
+        self.all_columns = [*self.columns, "geom", *LINEAGE_COLUMNS]
+        self.defaults = _insert_defaults(model, set(self.names))
+        self.staged_columns = [*self.all_columns, *self.defaults]
+        self.blank_text = _not_null_text(model, self.names)
+        self.stg = f"stg_{self.table}"
+        self.counts = {"read": 0, "rejected": 0, "warnings": 0}
+        self.rejected_keys: list[str] = []
+        self.transform: dict = {}
+        self.now = timezone.now()
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TABLE IF EXISTS {self.stg}")
+            cursor.execute(
+                f"CREATE TEMP TABLE {self.stg} ON COMMIT DROP AS "
+                f"SELECT {', '.join(self.staged_columns)} FROM {self.table} WITH NO DATA"
+            )
+
+    def add(self, result: TargetResult) -> None:
+        idx = np.flatnonzero(result.accepted)
+        geoms = result.geoms[idx]
+        wkb = shapely.to_wkb(geoms)
+        ewkb = _ewkb_hex(geoms)
+        run, mapping, table = self.run, self.mapping, result.table
+        layer = table.layer or ""
+        value_columns = [result.columns[name] for name in self.names]
+        default_values = tuple(self.defaults.values())
+        rows = table.rows
+        with connection.cursor() as cursor:
+            with cursor.copy(f"COPY {self.stg} ({', '.join(self.staged_columns)}) FROM STDIN") as copy:
+                for out_i, i in enumerate(idx):
+                    values = tuple(
+                        "" if (v is None and blank) else v
+                        for v, blank in zip((col[i] for col in value_columns), self.blank_text, strict=True)
                     )
-                )
-        progress(f"{target.name}: staged", len(idx), len(idx))
-        cursor.execute(f"CREATE INDEX ON {stg} ({', '.join(key_columns)})")
-        cursor.execute(f"ANALYZE {stg}")
-        join = " AND ".join(f"t.{c} = s.{c}" for c in key_columns)
-        rejected_keys = [k for k, ok in zip(result.keys, result.accepted, strict=True) if k and not ok]
-        key_expr = "concat_ws('/', " + ", ".join(f"t.{c}::text" for c in key_columns) + ")"
+                    digest = hashlib.md5(repr(values).encode(), usedforsecurity=False)
+                    digest.update(wkb[out_i])
+                    copy.write_row(
+                        (
+                            *values,
+                            ewkb[out_i],
+                            mapping.system,
+                            table.display_name,
+                            run.checksum,
+                            layer,
+                            int(rows[i]),
+                            run.pk,
+                            mapping.version_tag,
+                            self.now,
+                            digest.hexdigest(),
+                            *default_values,
+                        )
+                    )
+        Problem.objects.bulk_create(problem_rows(run, result), batch_size=2000)
+        self.counts["read"] += len(table)
+        self.counts["rejected"] += int((~result.accepted).sum())
+        self.counts["warnings"] += sum(1 for p in result.problems if p.severity == "warning") + len(
+            table.skipped_rows
+        )
+        self.rejected_keys.extend(
+            k for k, ok in zip(result.keys, result.accepted, strict=True) if k and not ok
+        )
+        self.transform = result.counts.get("transform", self.transform)
+
+    def finish(self, progress=None) -> dict:
+        """Merge into the unified table (or only count, for a dry run); returns the target's counts."""
+        stg, table, system = self.stg, self.table, self.mapping.system
+        join = " AND ".join(f"t.{c} = s.{c}" for c in self.key_columns)
+        key_expr = "concat_ws('/', " + ", ".join(f"t.{c}::text" for c in self.key_columns) + ")"
         delete_where = (
             f"t.src_system = %s AND NOT EXISTS (SELECT 1 FROM {stg} s WHERE {join}) "
             f"AND NOT ({key_expr} = ANY(%s))"
         )
-        do_delete = target.mode == "full" and not incremental
-        if dry_run:
-            cursor.execute(
-                f"SELECT count(*) FILTER (WHERE t.id IS NULL), "
-                "count(*) FILTER (WHERE t.id IS NOT NULL "
-                "AND t.content_hash IS DISTINCT FROM s.content_hash) "
-                f"FROM {stg} s LEFT JOIN {table} t ON {join}"
-            )
-            counts["added"], counts["updated"] = cursor.fetchone()
-            counts["deleted"] = 0
-            if do_delete:
+        do_delete = self.target.mode == "full" and not self.incremental
+        counts = dict(self.counts)
+        with connection.cursor() as cursor:
+            cursor.execute(f"CREATE INDEX ON {stg} ({', '.join(self.key_columns)})")
+            cursor.execute(f"ANALYZE {stg}")
+            cursor.execute(f"SELECT count(*) FROM {stg}")
+            staged = cursor.fetchone()[0]
+            if self.dry_run:
                 cursor.execute(
-                    f"SELECT count(*) FROM {table} t WHERE {delete_where}", [mapping.system, rejected_keys]
+                    "SELECT count(*) FILTER (WHERE t.id IS NULL), count(*) FILTER (WHERE t.id IS NOT NULL "
+                    "AND t.content_hash IS DISTINCT FROM s.content_hash) "
+                    f"FROM {stg} s LEFT JOIN {table} t ON {join}"
                 )
-                counts["deleted"] = cursor.fetchone()[0]
-        else:
-            set_list = ", ".join(all_columns)
-            source_list = ", ".join(f"s.{c}" for c in all_columns)
+                counts["added"], counts["updated"] = cursor.fetchone()
+                counts["deleted"] = 0
+                if do_delete:
+                    cursor.execute(
+                        f"SELECT count(*) FROM {table} t WHERE {delete_where}", [system, self.rejected_keys]
+                    )
+                    counts["deleted"] = cursor.fetchone()[0]
+            else:
+                set_list = ", ".join(self.all_columns)
+                source_list = ", ".join(f"s.{c}" for c in self.all_columns)
+                cursor.execute(
+                    f"UPDATE {table} t SET ({set_list}) = ({source_list}) FROM {stg} s "
+                    f"WHERE {join} AND t.content_hash IS DISTINCT FROM s.content_hash"
+                )
+                counts["updated"] = cursor.rowcount
+                cursor.execute(
+                    f"INSERT INTO {table} ({', '.join(self.staged_columns)}, version) "
+                    f"SELECT {', '.join(f's.{c}' for c in self.staged_columns)}, 1 FROM {stg} s "
+                    f"WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE {join})"
+                )
+                counts["added"] = cursor.rowcount
+                counts["deleted"] = 0
+                if do_delete:
+                    cursor.execute(
+                        f"DELETE FROM {table} t WHERE {delete_where}", [system, self.rejected_keys]
+                    )
+                    counts["deleted"] = cursor.rowcount
+                self._resolve_problems(cursor)
+            counts["unchanged"] = staged - counts["added"] - counts["updated"]
+            cursor.execute(f"DROP TABLE {stg}")
+        if progress:
+            progress(f"{self.target.name}: applied", staged, staged)
+        return counts
+
+    def _resolve_problems(self, cursor) -> None:
+        """Mark earlier rejections resolved when this run accepted the same record (by natural key, or by
+        row number for a re-run of rejected rows)."""
+        run = self.run
+        stg_key = "concat_ws('/', " + ", ".join(f"s.{c}::text" for c in self.key_columns) + ")"
+        cursor.execute(
+            f"""
+            UPDATE etl_problem p SET resolved_by_id = %s FROM etl_loadrun r
+            WHERE p.run_id = r.id AND r.system = %s AND r.id <> %s AND NOT r.dry_run
+              AND p.severity = 'error' AND p.resolved_by_id IS NULL AND p.target = %s
+              AND p.source_id IN (SELECT {stg_key} FROM {self.stg} s)
+            """,
+            [run.pk, run.system, run.pk, self.target.name],
+        )
+        if run.only_rejected_of_id:
             cursor.execute(
-                f"UPDATE {table} t SET ({set_list}) = ({source_list}) FROM {stg} s "
-                f"WHERE {join} AND t.content_hash IS DISTINCT FROM s.content_hash"
+                "UPDATE etl_problem SET resolved_by_id = %s WHERE run_id = %s AND target = %s "
+                "AND severity = 'error' AND resolved_by_id IS NULL "
+                f"AND row IN (SELECT src_row FROM {self.stg})",
+                [run.pk, run.only_rejected_of_id, self.target.name],
             )
-            counts["updated"] = cursor.rowcount
-            cursor.execute(
-                f"INSERT INTO {table} ({staged_list}, version) "
-                f"SELECT {', '.join(f's.{c}' for c in staged_columns)}, 1 FROM {stg} s "
-                f"WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE {join})"
-            )
-            counts["added"] = cursor.rowcount
-            counts["deleted"] = 0
-            if do_delete:
-                cursor.execute(f"DELETE FROM {table} t WHERE {delete_where}", [mapping.system, rejected_keys])
-                counts["deleted"] = cursor.rowcount
-        counts["unchanged"] = len(idx) - counts["added"] - counts["updated"]
-        cursor.execute(f"DROP TABLE {stg}")
-    progress(f"{target.name}: applied", len(idx), len(idx))
-    return counts
 
 
-def flag_gcj02_shifts(results: list[TargetResult]) -> None:
+def problem_rows(run: LoadRun, result: TargetResult) -> list[Problem]:
+    """Problem records for a chunk, with raw values and the geometry as read (for the map)."""
+    table = result.table
+    out = []
+    raw_cache: dict[int, dict] = {}
+    common = {"run": run, "target": result.target.name, "source_file": table.display_name}
+    for p in result.problems:
+        i = p.index
+        if i not in raw_cache:
+            raw_cache[i] = {c: _jsonable(table.data[c][i]) for c in table.columns}
+        geom = result.geoms[i]
+        out.append(
+            Problem(
+                **common,
+                row=int(table.rows[i]),
+                source_id=result.keys[i] or _fallback_id(result, i),
+                rule=p.rule,
+                field=p.field,
+                severity=p.severity,
+                message_zh=p.message_zh,
+                message_en=p.message_en,
+                expected=str(p.expected)[:500],
+                actual=str(p.actual)[:500],
+                raw=raw_cache[i],
+                geom=None if geom is None else to_django(geom),
+            )
+        )
+    for row, reason, raw in table.skipped_rows:
+        out.append(
+            Problem(
+                **common,
+                row=row,
+                rule=reason,
+                severity="warning",
+                message_zh="合计行，未作为数据加载",
+                message_en="totals row skipped (not data)",
+                raw={k: _jsonable(v) for k, v in raw.items()},
+            )
+        )
+    for rule, zh, en in table.notes:
+        out.append(Problem(**common, rule=rule, severity="warning", message_zh=zh, message_en=en))
+    return out
+
+
+def _fallback_id(result: TargetResult, i: int) -> str:
+    """What identifies a row whose natural key could not be built: the raw key values as in the file."""
+    key_sources = [f.sources[0] for f in result.target.fields if f.target in result.target.key and f.sources]
+    values = [str(result.table.data[s][i]) for s in key_sources if result.table.data[s][i] not in (None, "")]
+    return "/".join(values)
+
+
+def _jsonable(value):
+    if value is None or isinstance(value, str | int | bool):
+        return value
+    if isinstance(value, float):
+        return None if np.isnan(value) else value
+    if isinstance(value, bytes):
+        return value.hex()
+    return str(value)
+
+
+def flag_gcj02_shifts(result: TargetResult) -> None:
     """Reject (or warn about) rows that sit ~0.5 km off the registered parcels in a GCJ-02 way.
 
     A row is flagged when its geometry barely overlaps any registered parcel but, after undoing a GCJ-02
     offset, coincides with one (intersection over union). Parcels themselves are the reference, so the
     check applies to the other targets, and only once parcels are loaded.
     """
-    for result in results:
-        policy = result.target.geometry.gcj02
-        if result.target.model == "parcel":
-            continue
-        idx = np.flatnonzero(result.accepted)
-        if not len(idx):
-            continue
-        geoms = result.geoms[idx]
-        restored = shapely.transform(geoms, lambda x, y: gcj02_to_wgs84(x, y), interleaved=False)
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT EXISTS (SELECT 1 FROM layers_parcel)")
-            if not cursor.fetchone()[0]:
-                continue
-            cursor.execute(
-                """
-                WITH s AS (
-                    SELECT ord AS i, ST_GeomFromWKB(g, 4490) AS g, ST_GeomFromWKB(c, 4490) AS c
-                    FROM unnest(%s::bytea[], %s::bytea[]) WITH ORDINALITY AS u(g, c, ord)
-                )
-                SELECT s.i,
-                    (SELECT max(ST_Area(ST_Intersection(s.g, p.geom))
-                                / NULLIF(ST_Area(ST_Union(s.g, p.geom)), 0))
-                       FROM layers_parcel p WHERE p.geom && s.g),
-                    (SELECT max(ST_Area(ST_Intersection(s.c, p.geom))
-                                / NULLIF(ST_Area(ST_Union(s.c, p.geom)), 0))
-                       FROM layers_parcel p WHERE p.geom && s.c)
-                FROM s
-                """,
-                [list(shapely.to_wkb(geoms)), list(shapely.to_wkb(restored))],
-            )
-            rows = cursor.fetchall()
-        for ordinal, iou, iou_restored in rows:
-            if (iou or 0) < GCJ_IOU_SHIFTED and (iou_restored or 0) >= GCJ_IOU_RESTORED:
-                i = int(idx[ordinal - 1])
-                result.problems.append(
-                    FieldProblem(
-                        i,
-                        "gcj02_shift",
-                        "geometry",
-                        f"图形疑似GCJ-02（火星坐标）偏移：与登记宗地重合度{(iou or 0):.0%}，"
-                        f"反偏移后为{iou_restored:.0%}；请向来源系统索取CGCS2000坐标",
-                        f"geometry looks GCJ-02 shifted: overlap with registered parcels {(iou or 0):.0%}, "
-                        f"{iou_restored:.0%} after undoing the offset; "
-                        "ask the source for CGCS2000 coordinates",
-                        expected="CGCS2000",
-                        actual="GCJ-02",
-                        severity="error" if policy == "reject" else "warning",
-                    )
-                )
-                if policy == "reject":
-                    result.accepted[i] = False
-
-
-def resolve_problems(run: LoadRun, result: TargetResult) -> None:
-    """Mark earlier rejections resolved when this run accepted the same record (by key, or by row for
-    a re-run of rejected rows)."""
-    accepted_keys = [k for k, ok in zip(result.keys, result.accepted, strict=True) if k and ok]
+    policy = result.target.geometry.gcj02
+    if result.target.model == "parcel":
+        return
+    idx = np.flatnonzero(result.accepted)
+    if not len(idx):
+        return
+    geoms = result.geoms[idx]
+    restored = shapely.transform(geoms, lambda x, y: gcj02_to_wgs84(x, y), interleaved=False)
     with connection.cursor() as cursor:
+        cursor.execute("SELECT EXISTS (SELECT 1 FROM layers_parcel)")
+        if not cursor.fetchone()[0]:
+            return
         cursor.execute(
             """
-            UPDATE etl_problem p SET resolved_by_id = %s FROM etl_loadrun r
-            WHERE p.run_id = r.id AND r.system = %s AND r.id <> %s AND NOT r.dry_run
-              AND p.severity = 'error' AND p.resolved_by_id IS NULL AND p.target = %s
-              AND p.source_id = ANY(%s)
-            """,
-            [run.pk, run.system, run.pk, result.target.name, accepted_keys],
-        )
-        if run.only_rejected_of_id:
-            rows = [int(r) for r, ok in zip(result.table.rows, result.accepted, strict=True) if ok]
-            cursor.execute(
-                "UPDATE etl_problem SET resolved_by_id = %s WHERE run_id = %s AND target = %s "
-                "AND severity = 'error' AND resolved_by_id IS NULL AND row = ANY(%s)",
-                [run.pk, run.only_rejected_of_id, result.target.name, rows],
+            WITH s AS (
+                SELECT ord AS i, ST_GeomFromWKB(g, 4490) AS g, ST_GeomFromWKB(c, 4490) AS c
+                FROM unnest(%s::bytea[], %s::bytea[]) WITH ORDINALITY AS u(g, c, ord)
             )
+            SELECT s.i,
+                (SELECT max(ST_Area(ST_Intersection(s.g, p.geom))
+                            / NULLIF(ST_Area(ST_Union(s.g, p.geom)), 0))
+                   FROM layers_parcel p WHERE p.geom && s.g),
+                (SELECT max(ST_Area(ST_Intersection(s.c, p.geom))
+                            / NULLIF(ST_Area(ST_Union(s.c, p.geom)), 0))
+                   FROM layers_parcel p WHERE p.geom && s.c)
+            FROM s
+            """,
+            [list(shapely.to_wkb(geoms)), list(shapely.to_wkb(restored))],
+        )
+        rows = cursor.fetchall()
+    for ordinal, iou, iou_restored in rows:
+        if (iou or 0) < GCJ_IOU_SHIFTED and (iou_restored or 0) >= GCJ_IOU_RESTORED:
+            i = int(idx[ordinal - 1])
+            result.problems.append(
+                FieldProblem(
+                    i,
+                    "gcj02_shift",
+                    "geometry",
+                    f"图形疑似GCJ-02（火星坐标）偏移：与登记宗地重合度{(iou or 0):.0%}，"
+                    f"反偏移后为{iou_restored:.0%}；请向来源系统索取CGCS2000坐标",
+                    f"geometry looks GCJ-02 shifted: overlap with registered parcels {(iou or 0):.0%}, "
+                    f"{iou_restored:.0%} after undoing the offset; "
+                    "ask the source for CGCS2000 coordinates",
+                    expected="CGCS2000",
+                    actual="GCJ-02",
+                    severity="error" if policy == "reject" else "warning",
+                )
+            )
+            if policy == "reject":
+                result.accepted[i] = False
 
 
 def changed_extent(run: LoadRun):

@@ -224,7 +224,7 @@ def test_a_failure_inside_the_apply_leaves_the_tables_as_before(registration, tm
     def boom(*args, **kwargs):
         raise RuntimeError("database gone")
 
-    monkeypatch.setattr(staging, "resolve_problems", boom)  # fails after both targets were applied
+    monkeypatch.setattr(staging, "changed_extent", boom)  # fails after both targets were applied
     with pytest.raises(EtlError, match="database gone"):
         run_load("registration", changed)
     after = (
@@ -283,3 +283,19 @@ def test_geometry_problems_null_z_and_wrong_type(tmp_path):
     assert ("parcels", 2, "geometry_z_dropped") in rules
     assert ("buildings", 1, "geometry_type") in rules
     assert Parcel.objects.count() == 3 and Building.objects.count() == 0
+
+
+def test_chunked_reading_keeps_row_numbers_and_finds_duplicates_across_chunks(tmp_path, monkeypatch):
+    from etl import sources
+
+    monkeypatch.setattr(sources, "CHUNK_ROWS", 2)
+    parcels = parcel_rows(5)
+    parcels[4]["ZDDM"] = parcels[0]["ZDDM"]  # row 5 repeats row 1, two chunks later
+    parcels[3]["YT"] = "0799"
+    run = run_load("registration", write_registration(tmp_path / "r", parcels, building_rows(parcel_rows(5))))
+    assert run.per_target["parcels"]["read"] == 5 and run.per_target["parcels"]["added"] == 3
+    problems = sorted((p.row, p.rule) for p in Problem.objects.filter(run=run, target="parcels"))
+    assert problems == [(4, "code_unknown"), (5, "key_duplicate")]
+    duplicate = Problem.objects.get(run=run, rule="key_duplicate")
+    assert "row 1" in duplicate.message_en and duplicate.source_id == parcels[0]["ZDDM"]
+    assert sorted(Parcel.objects.values_list("src_row", flat=True)) == [1, 2, 3]
