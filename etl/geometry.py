@@ -290,7 +290,7 @@ def process_geometries(spec: GeometrySpec, geoms: np.ndarray, chongqing) -> Geom
     idx = np.flatnonzero(alive)
     single = idx[shapely.get_type_id(out[idx]) == 3]
     if len(single):
-        out[single] = [shapely.MultiPolygon([g]) for g in out[single]]
+        out[single] = shapely.multipolygons(out[single], indices=np.arange(len(single)))
 
     # jurisdiction: inside Chongqing
     idx = np.flatnonzero(alive)

@@ -84,7 +84,7 @@ class GeometrySpec:
     repair: str = "warn"  # invalid geometry: warn (repair and keep) | reject
     swapped_axes: str = "reject"  # reject | fix | warn
     zone_prefix: str = "reject"  # reject | fix | warn
-    gcj02: str = "reject"  # reject | warn
+    gcj02: str = "ignore"  # reject | warn | ignore (needs registered parcels to compare with)
     jurisdiction: str = "reject"  # reject | warn | ignore
     area_field: str | None = None
     area_tolerance: float = 0.05
@@ -282,7 +282,7 @@ def _parse_geometry(node: Any, where: str, c: _Collector, field_names: set[str])
         ("repair", {"warn", "reject"}, "warn"),
         ("swapped_axes", {"reject", "fix", "warn"}, "reject"),
         ("zone_prefix", {"reject", "fix", "warn"}, "reject"),
-        ("gcj02", {"reject", "warn"}, "reject"),
+        ("gcj02", {"reject", "warn", "ignore"}, "ignore"),
         ("jurisdiction", {"reject", "warn", "ignore"}, "reject"),
     ):
         value = node.get(key, default)

@@ -36,8 +36,8 @@ LINEAGE_COLUMNS = [
     "loaded_at",
     "content_hash",
 ]
-GCJ_IOU_SHIFTED = 0.3  # the geometry as delivered barely matches any parcel ...
-GCJ_IOU_RESTORED = 0.8  # ... but after undoing a GCJ-02 offset it coincides with one
+GCJ_IOU_RESTORED = 0.8  # after undoing a GCJ-02 offset the geometry coincides with a registered parcel ...
+GCJ_IOU_GAIN = 0.3  # ... much better than as delivered (in a dense grid it may half-cover another parcel)
 
 
 def to_django(geom) -> GEOSGeometry:
@@ -289,12 +289,12 @@ def _jsonable(value):
 def flag_gcj02_shifts(result: TargetResult) -> None:
     """Reject (or warn about) rows that sit ~0.5 km off the registered parcels in a GCJ-02 way.
 
-    A row is flagged when its geometry barely overlaps any registered parcel but, after undoing a GCJ-02
-    offset, coincides with one (intersection over union). Parcels themselves are the reference, so the
-    check applies to the other targets, and only once parcels are loaded.
+    A row is flagged when, after undoing a GCJ-02 offset, its geometry coincides with a registered parcel
+    (intersection over union >= 0.8) far better than as delivered. Parcels themselves are the reference,
+    so the check applies to the other targets that ask for it, and only once parcels are loaded.
     """
     policy = result.target.geometry.gcj02
-    if result.target.model == "parcel":
+    if policy == "ignore" or result.target.model == "parcel":
         return
     idx = np.flatnonzero(result.accepted)
     if not len(idx):
@@ -324,7 +324,7 @@ def flag_gcj02_shifts(result: TargetResult) -> None:
         )
         rows = cursor.fetchall()
     for ordinal, iou, iou_restored in rows:
-        if (iou or 0) < GCJ_IOU_SHIFTED and (iou_restored or 0) >= GCJ_IOU_RESTORED:
+        if (iou_restored or 0) >= GCJ_IOU_RESTORED and (iou_restored or 0) - (iou or 0) >= GCJ_IOU_GAIN:
             i = int(idx[ordinal - 1])
             result.problems.append(
                 FieldProblem(

@@ -74,15 +74,18 @@ def _as_text(value: object, strip: bool) -> str | None:
 
 
 def _unique_map(values: np.ndarray, func) -> np.ndarray:
-    """Apply ``func`` once per distinct value; return an object array aligned with ``values``."""
-    if len(values) == 0:
-        return np.empty(0, dtype=object)
-    keys = np.array([("" if v is None else repr(v)) for v in values], dtype=object)
-    unique_keys, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
-    results = np.empty(len(unique_keys), dtype=object)
-    for i, idx in enumerate(first):
-        results[i] = func(values[idx])
-    return results[inverse]
+    """Apply ``func`` once per distinct value; return an object array aligned with ``values``.
+
+    Factorises with a dict (one hash per row) rather than sorting: values are str, numbers, dates or None.
+    """
+    index: dict = {}
+    inverse = np.fromiter(
+        (index.setdefault(v, len(index)) for v in values), dtype=np.int64, count=len(values)
+    )
+    results = np.empty(len(index), dtype=object)
+    for value, i in index.items():
+        results[i] = func(value)
+    return results[inverse] if len(values) else np.empty(0, dtype=object)
 
 
 class Classifier:
