@@ -180,6 +180,7 @@ def run_load(
     user=None,
     progress: Progress = _noop,
     mapping: Mapping | None = None,
+    allow_mass_delete: bool = False,
 ) -> LoadRun:
     """Load one export of ``system``. Returns the finished run; raises EtlError for a fatal problem (the
     run is then recorded as failed and the unified tables are untouched). ``mapping`` overrides the
@@ -211,7 +212,7 @@ def run_load(
         root = prepare_export(path, work_dir)
         run.checksum = sha256_of(path)
         run.save(update_fields=["checksum"])
-        _execute(run, mapping, root, dry_run, only_rejected_of, progress)
+        _execute(run, mapping, root, dry_run, only_rejected_of, progress, allow_mass_delete)
     except Exception as exc:
         run.refresh_from_db()
         run.status = LoadRun.Status.FAILED
@@ -228,7 +229,15 @@ def run_load(
     return run
 
 
-def _execute(run: LoadRun, mapping: Mapping, root: Path, dry_run: bool, only_rejected_of, progress) -> None:
+def _execute(
+    run: LoadRun,
+    mapping: Mapping,
+    root: Path,
+    dry_run: bool,
+    only_rejected_of,
+    progress,
+    allow_mass_delete=False,
+) -> None:
     lookups = Lookups()
     chongqing = jurisdiction_geometry()
     validators = make_validators()
@@ -246,7 +255,12 @@ def _execute(run: LoadRun, mapping: Mapping, root: Path, dry_run: bool, only_rej
             if only_rejected_of is not None and target.name not in only:
                 continue
             stager = staging.Stager(
-                run, mapping, target, dry_run=dry_run, incremental=only_rejected_of is not None
+                run,
+                mapping,
+                target,
+                dry_run=dry_run,
+                incremental=only_rejected_of is not None,
+                allow_mass_delete=allow_mass_delete,
             )
             expected = {src for f in target.fields for src in f.sources} | set(target.geometry.sources)
             seen_keys: dict[str, int] = {}

@@ -11,6 +11,7 @@ import os
 import shutil
 import stat
 import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
 
 from etl.errors import HostileInputError, SourceError
@@ -18,6 +19,7 @@ from etl.errors import HostileInputError, SourceError
 MAX_ENTRIES = int(os.environ.get("ONEMAP_ZIP_MAX_ENTRIES", "10000"))
 MAX_UNPACKED_BYTES = int(os.environ.get("ONEMAP_ZIP_MAX_BYTES", str(4 * 1024**3)))
 MAX_RATIO = 200  # shapefiles compress ~3-10x; a bomb compresses thousands of times
+READABLE_METHODS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA}
 
 
 def _safe_name(info: zipfile.ZipInfo, archive: str) -> PurePosixPath:
@@ -41,26 +43,53 @@ def _safe_name(info: zipfile.ZipInfo, archive: str) -> PurePosixPath:
     return name
 
 
+def check_limits(infos: list[zipfile.ZipInfo], archive: str) -> None:
+    """Refuse an archive (a zip export, or an XLSX workbook, which is a zip too) whose entry count or
+    declared unpacked size is over the limits, or whose compression ratio only a zip bomb has."""
+    if len(infos) > MAX_ENTRIES:
+        raise HostileInputError(
+            f"{archive}: {len(infos)} entries (limit {MAX_ENTRIES}); nothing was unpacked"
+        )
+    declared = sum(info.file_size for info in infos)
+    compressed = sum(info.compress_size for info in infos) or 1
+    if declared > MAX_UNPACKED_BYTES or (declared > 50 * 1024**2 and declared / compressed > MAX_RATIO):
+        raise HostileInputError(
+            f"{archive}: would unpack to {declared:,} bytes (limit {MAX_UNPACKED_BYTES:,}, "
+            f"ratio {declared / compressed:.0f}:1); refused as a possible zip bomb, nothing was unpacked"
+        )
+
+
 def unpack(archive: Path, destination: Path) -> Path:
     """Unpack ``archive`` into ``destination`` (created; removed again on any refusal)."""
     try:
         zf = zipfile.ZipFile(archive)
-    except (zipfile.BadZipFile, OSError) as exc:
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
         raise SourceError(f"{archive.name}: not a readable zip archive ({exc})") from exc
     with zf:
         infos = zf.infolist()
-        if len(infos) > MAX_ENTRIES:
-            raise HostileInputError(
-                f"{archive.name}: {len(infos)} entries (limit {MAX_ENTRIES}); nothing was unpacked"
-            )
+        check_limits(infos, archive.name)
         names = [(_safe_name(info, archive.name), info) for info in infos]
-        declared = sum(info.file_size for info in infos)
-        compressed = sum(info.compress_size for info in infos) or 1
-        if declared > MAX_UNPACKED_BYTES or (declared > 50 * 1024**2 and declared / compressed > MAX_RATIO):
-            raise HostileInputError(
-                f"{archive.name}: would unpack to {declared:,} bytes (ratio {declared / compressed:.0f}:1); "
-                "refused as a possible zip bomb"
-            )
+        seen: set[tuple[str, ...]] = set()
+        for name, info in names:
+            if info.flag_bits & 0x1:
+                raise SourceError(
+                    f"{archive.name}: entry '{name}' is encrypted; "
+                    "upload the export as a zip without a password"
+                )
+            if info.compress_type not in READABLE_METHODS:
+                raise SourceError(
+                    f"{archive.name}: entry '{name}' uses compression method {info.compress_type} "
+                    "(e.g. Deflate64), which cannot be read; "
+                    "re-create the zip with ordinary (deflate) compression"
+                )
+            if name.parts in seen and not info.is_dir():
+                # two entries of one name: which one a tool unpacks differs, so what we load is ambiguous
+                raise HostileInputError(
+                    f"{archive.name}: entry '{name}' appears more than once; nothing was unpacked"
+                )
+            seen.add(name.parts)
+        if destination.exists() and any(destination.iterdir()):
+            raise SourceError(f"{destination}: the unpack folder is not empty; refusing to mix exports")
         destination.mkdir(parents=True, exist_ok=True)
         written = 0
         try:
@@ -80,7 +109,14 @@ def unpack(archive: Path, destination: Path) -> Path:
                                 f"{archive.name}: unpacks to more than {MAX_UNPACKED_BYTES:,} bytes; refused"
                             )
                         dst.write(chunk)
-        except (HostileInputError, zipfile.BadZipFile, OSError, EOFError) as exc:
+        except (
+            HostileInputError,
+            zipfile.BadZipFile,
+            OSError,
+            EOFError,
+            zlib.error,
+            NotImplementedError,
+        ) as exc:
             shutil.rmtree(destination, ignore_errors=True)
             if isinstance(exc, HostileInputError):
                 raise

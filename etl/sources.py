@@ -14,13 +14,17 @@ import dataclasses
 import fnmatch
 import hashlib
 import io
+import warnings
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from etl.errors import SourceError
+from etl.errors import HostileInputError, SourceError
 from etl.mapping import SourceSpec
+from etl.safezip import check_limits
 
 # DBF language-driver ids that name a Chinese code page (others say nothing useful about Chinese text)
 LDID_ENCODINGS = {0x4D: "gb18030", 0x7A: "gb18030", 0x4F: "big5"}
@@ -37,6 +41,16 @@ CPG_ALIASES = {
     "big5": "big5",
 }
 TOTALS_WORDS = ("合计", "总计", "小计", "total")
+MAX_CSV_FIELD = 16 * 1024**2  # characters in one CSV cell (a detailed polygon's WKT runs to a few MB)
+SQLITE_MAGIC = b"SQLite format 3\x00"
+SHAPE_FILE_CODE = 9994
+# An XML document type declaration is how external entities (XXE) and entity bombs get in; none of the
+# formats we read needs one. Searched for in ASCII/UTF-8 and in UTF-16 (expat reads both).
+DTD_MARKERS = tuple(
+    marker.encode(codec)
+    for marker in ("<!DOCTYPE", "<!ENTITY")
+    for codec in ("ascii", "utf-16-le", "utf-16-be")
+)
 
 
 @dataclass
@@ -107,6 +121,11 @@ def locate(root: Path, spec: SourceSpec) -> Path:
 # --- encodings -------------------------------------------------------------------------------------------
 
 
+def _siblings(shp: Path) -> list[Path]:
+    """The files of one shapefile (same stem, any extension); file names are not glob patterns."""
+    return [p for p in shp.parent.iterdir() if p.stem == shp.stem and p.is_file()]
+
+
 def _dbf_string_bytes(dbf: Path, sample: int = 8 << 20) -> tuple[int, bytes]:
     """LDID byte and up to ``sample`` bytes of the DBF's records (to guess the encoding without reading a
     huge file whole)."""
@@ -119,7 +138,7 @@ def _dbf_string_bytes(dbf: Path, sample: int = 8 << 20) -> tuple[int, bytes]:
         header_len = int.from_bytes(header[8:10], "little")
         record_len = int.from_bytes(header[10:12], "little")
         n_records = int.from_bytes(header[4:8], "little")
-        if header_len < 33 or record_len < 1 or header_len + n_records * record_len > size + 1:
+        if header_len < 33 or record_len < 1 or header_len + n_records * record_len > size:
             raise SourceError(f"{dbf.name}: damaged or truncated DBF (header says {n_records} records)")
         fh.seek(header_len)
         data = fh.read(min(n_records * record_len, sample // record_len * record_len or record_len))
@@ -147,12 +166,12 @@ def detect_shapefile_encoding(shp: Path) -> tuple[str, str]:
     """(encoding, how it was found) for a shapefile."""
     cpg = shp.with_suffix(".cpg")
     if not cpg.exists():
-        cpg = next((p for p in shp.parent.glob(shp.stem + ".*") if p.suffix.lower() == ".cpg"), cpg)
+        cpg = next((p for p in _siblings(shp) if p.suffix.lower() == ".cpg"), cpg)
     if cpg.exists():
         name = cpg.read_text(errors="replace").strip().lower()
         if name in CPG_ALIASES:
             return CPG_ALIASES[name], f".cpg ({name})"
-    dbf = next((p for p in shp.parent.glob(shp.stem + ".*") if p.suffix.lower() == ".dbf"), None)
+    dbf = next((p for p in _siblings(shp) if p.suffix.lower() == ".dbf"), None)
     if dbf is None:
         raise SourceError(f"{shp.name}: the .dbf file is missing (a shapefile needs .shp, .shx and .dbf)")
     ldid, data = _dbf_string_bytes(dbf)
@@ -169,15 +188,127 @@ def detect_shapefile_encoding(shp: Path) -> tuple[str, str]:
 # --- readers ---------------------------------------------------------------------------------------------
 
 
-def _check_shapefile_parts(shp: Path) -> None:
-    names = {p.suffix.lower() for p in shp.parent.glob(shp.stem + ".*")}
-    missing = [ext for ext in (".shx", ".dbf") if ext not in names]
+def _check_shapefile_parts(shp: Path, display_name: str) -> None:
+    """The three files of a shapefile are there and agree with each other.
+
+    GDAL reads a truncated .shp without complaint and returns NULL geometries for the records it cannot
+    reach, so the lengths in the headers are checked against the files before GDAL sees them.
+    """
+    parts = {p.suffix.lower(): p for p in _siblings(shp)}
+    missing = [ext for ext in (".shx", ".dbf") if ext not in parts]
     if missing:
         raise SourceError(
-            f"{shp.name}: {' and '.join(missing)} missing; a shapefile needs .shp, .shx and .dbf together"
+            f"{display_name}: {' and '.join(missing)} missing; "
+            "a shapefile needs .shp, .shx and .dbf together: export it again or upload all its files"
         )
-    if shp.stat().st_size < 100:
-        raise SourceError(f"{shp.name}: truncated .shp file ({shp.stat().st_size} bytes)")
+    shp_size = shp.stat().st_size
+    with open(shp, "rb") as fh:
+        head = fh.read(100)
+    if len(head) < 100:
+        raise SourceError(f"{display_name}: truncated .shp file ({shp_size} bytes; the header alone is 100)")
+    code = int.from_bytes(head[0:4], "big")
+    if code != SHAPE_FILE_CODE:
+        raise SourceError(f"{display_name}: not an ESRI shapefile (file code {code}, expected 9994)")
+    declared = int.from_bytes(head[24:28], "big") * 2
+    if declared > shp_size:
+        raise SourceError(
+            f"{display_name}: truncated .shp file (its header says {declared:,} bytes, the file has "
+            f"{shp_size:,}); export it again"
+        )
+    shx = parts[".shx"]
+    shx_size = shx.stat().st_size
+    with open(shx, "rb") as fh:
+        shx_head = fh.read(100)
+        if (
+            len(shx_head) < 100
+            or int.from_bytes(shx_head[0:4], "big") != SHAPE_FILE_CODE
+            or (shx_size - 100) % 8
+            or int.from_bytes(shx_head[24:28], "big") * 2 > shx_size
+        ):
+            raise SourceError(
+                f"{shx.name}: damaged or truncated .shx index ({shx_size} bytes); export it again"
+            )
+        n_shapes = (shx_size - 100) // 8
+        done = 0
+        while chunk := fh.read(8 << 20):  # (offset, length) in 16-bit words, 8 bytes per feature
+            records = np.frombuffer(chunk, dtype=">i4").astype(np.int64).reshape(-1, 2)
+            ends = (records[:, 0] + 4 + records[:, 1]) * 2
+            bad = np.flatnonzero((records[:, 0] < 50) | (records[:, 1] < 0) | (ends > shp_size))
+            if len(bad):
+                raise SourceError(
+                    f"{display_name}: truncated or damaged .shp file: feature {done + int(bad[0]) + 1} of "
+                    f"{n_shapes} lies beyond its end ({shp_size:,} bytes); export it again"
+                )
+            done += len(records)
+    dbf = parts[".dbf"]
+    with open(dbf, "rb") as fh:
+        dbf_head = fh.read(32)
+    dbf_size = dbf.stat().st_size
+    if len(dbf_head) < 32:
+        raise SourceError(f"{dbf.name}: truncated DBF file ({dbf_size} bytes)")
+    n_records = int.from_bytes(dbf_head[4:8], "little")
+    header_len = int.from_bytes(dbf_head[8:10], "little")
+    record_len = int.from_bytes(dbf_head[10:12], "little")
+    if header_len < 33 or record_len < 1 or header_len + n_records * record_len > dbf_size:
+        raise SourceError(
+            f"{dbf.name}: damaged or truncated DBF (its header says {n_records} records of {record_len} "
+            f"bytes, the file has {dbf_size:,} bytes); export it again"
+        )
+    if n_records != n_shapes:
+        raise SourceError(
+            f"{display_name}: the .dbf has {n_records} records but the .shx indexes {n_shapes} shapes; "
+            "the files do not belong together or one is damaged"
+        )
+
+
+def _has_dtd(stream, chunk_size: int = 1 << 20) -> bool:
+    """Whether a byte stream contains an XML document type or entity declaration (read in chunks)."""
+    tail = b""
+    while chunk := stream.read(chunk_size):
+        window = (tail + chunk).upper()
+        if any(marker in window for marker in DTD_MARKERS):
+            return True
+        tail = chunk[-32:]
+    return False
+
+
+def _check_content(path: Path, spec: SourceSpec, display_name: str) -> None:
+    """The file is what the mapping says it is, checked by its first bytes before GDAL opens it.
+
+    GDAL picks a driver by content, not by extension: a KML or GML file named ``.gpkg`` would be parsed
+    as XML (with a .gfs file written next to it), so a file must look like its format before it is read.
+    """
+    with open(path, "rb") as fh:
+        head = fh.read(1 << 16)
+    if spec.format == "gpkg":
+        ok, label = head.startswith(SQLITE_MAGIC), "GeoPackage (SQLite)"
+    elif spec.format == "geojson":
+        ok, label = head.removeprefix(b"\xef\xbb\xbf").lstrip()[:1] in (b"{", b"\x1e"), "GeoJSON"
+    else:
+        return
+    if ok:
+        return
+    with open(path, "rb") as fh:
+        if _has_dtd(fh):
+            raise HostileInputError(
+                f"{display_name}: contains an XML document type declaration (<!DOCTYPE/<!ENTITY), which can "
+                "make a parser read local files (XXE) or expand without limit; refused, nothing was loaded"
+            )
+    text = head.removeprefix(b"\xef\xbb\xbf").lstrip()
+    if text.startswith(b"<"):
+        looks = "an XML file (KML/GML?)"
+    elif head.startswith(b"PK\x03\x04"):
+        looks = "a ZIP archive or XLSX workbook"
+    elif head.startswith(SQLITE_MAGIC):
+        looks = "an SQLite database"
+    elif b"\x00" not in head:
+        looks = "a text file"
+    else:
+        looks = "some other binary file"
+    raise SourceError(
+        f"{display_name}: not a {label} file (it looks like {looks}); "
+        f"export the layer as {label} or correct the mapping's format"
+    )
 
 
 def read_ogr(
@@ -188,7 +319,8 @@ def read_ogr(
 
     encoding, how = None, ""
     if spec.format in ("shapefile", "zip") and path.suffix.lower() == ".shp":
-        _check_shapefile_parts(path)
+        if not skip_features:  # checked once, with the first chunk
+            _check_shapefile_parts(path, display_name)
         if spec.encoding != "auto":
             encoding, how = spec.encoding, "mapping"
         else:
@@ -198,19 +330,35 @@ def read_ogr(
     else:
         how = "UTF-8 (format)"
     try:
-        meta, fids, geometry, field_data = pyogrio.raw.read(
-            path,
-            layer=spec.layer,
-            encoding=encoding,
-            return_fids=True,
-            datetime_as_string=True,
-            skip_features=skip_features,
-            max_features=max_features,
-        )
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            meta, fids, geometry, field_data = pyogrio.raw.read(
+                path,
+                layer=spec.layer,
+                encoding=encoding,
+                return_fids=True,
+                datetime_as_string=True,
+                skip_features=skip_features,
+                max_features=max_features,
+            )
     except (DataSourceError, DataLayerError) as exc:
         raise SourceError(f"{display_name}: cannot be read as {spec.format}: {exc}") from exc
     except UnicodeDecodeError as exc:
         raise SourceError(f"{display_name}: text is not {encoding}; set 'encoding' in the mapping") from exc
+    notes = []
+    for warning in caught:
+        text = str(warning.message)
+        if "Measured (M)" in text:  # pyogrio itself drops M values while reading: say so, once per file
+            if not skip_features:
+                notes.append(
+                    (
+                        "geometry_m_dropped",
+                        "图层几何含M值（测量值），读取时已去除，按二维处理",
+                        f"the layer has M (measure) values; they were dropped on reading ({text})",
+                    )
+                )
+        else:
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
     columns = [str(c) for c in meta["fields"]]
     data = {}
     for name, values in zip(columns, field_data, strict=True):
@@ -230,6 +378,7 @@ def read_ogr(
         file_crs_wkt=meta.get("crs"),
         encoding=encoding or meta.get("encoding") or "utf-8",
         encoding_source=how,
+        notes=notes,
     )
 
 
@@ -264,6 +413,18 @@ def _is_totals(record: list) -> bool:
 
 def read_csv(path: Path, spec: SourceSpec, display_name: str, expected: set[str]) -> SourceTable:
     raw = path.read_bytes()
+    nul = raw.find(b"\x00")
+    if nul >= 0:  # no text encoding we read has NUL bytes, and PostgreSQL cannot store them
+        if raw.startswith(b"PK\x03\x04"):
+            hint = "it is a ZIP archive or XLSX workbook; export CSV, or map the workbook with format xlsx"
+        elif raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+            hint = "it is UTF-16 text; save it as CSV in UTF-8 or GBK"
+        else:
+            hint = "a binary or damaged file; export the CSV again"
+        line = raw.count(b"\n", 0, nul) + 1
+        raise SourceError(
+            f"{display_name}: line {line} contains a NUL byte, so this is not CSV text ({hint})"
+        )
     if spec.encoding != "auto":
         encoding, how = spec.encoding, "mapping"
     elif raw.startswith(b"\xef\xbb\xbf"):
@@ -279,30 +440,73 @@ def read_csv(path: Path, spec: SourceSpec, display_name: str, expected: set[str]
         raise SourceError(
             f"{display_name}: not {encoding} at byte {exc.start}; set 'encoding' in the mapping"
         ) from exc
+    previous_limit = csv.field_size_limit(MAX_CSV_FIELD)
     try:
-        records = list(csv.reader(io.StringIO(text, newline="")))
+        reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+        try:
+            records = list(reader)
+        except csv.Error as exc:
+            if "unexpected end of data" in str(exc):  # a quoted value never closed: the file was cut off
+                raise SourceError(
+                    f"{display_name}: line {reader.line_num}: the file ends inside a quoted value, so it is "
+                    "truncated; export it again"
+                ) from exc
+            # tolerate what the strict reader refuses but spreadsheets write (a stray quote in a value)
+            reader = csv.reader(io.StringIO(text, newline=""))
+            records = list(reader)
     except csv.Error as exc:
-        raise SourceError(f"{display_name}: not a readable CSV file: {exc}") from exc
+        raise SourceError(
+            f"{display_name}: line {reader.line_num}: not readable as CSV ({exc}); "
+            "a cell may be over-long or a quote unbalanced"
+        ) from exc
+    finally:
+        csv.field_size_limit(previous_limit)
     return _table_from_records(path, spec, display_name, records, expected, encoding, how)
 
 
-def read_xlsx(path: Path, spec: SourceSpec, display_name: str, expected: set[str]) -> SourceTable:
-    import zipfile
+def _check_workbook(path: Path, display_name: str) -> None:
+    """An XLSX workbook is a zip of XML files: the zip-bomb limits apply, and no part may carry a DTD."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            infos = zf.infolist()
+            check_limits(infos, display_name)
+            for info in infos:
+                with zf.open(info) as member:
+                    if _has_dtd(member):
+                        raise HostileInputError(
+                            f"{display_name}: part '{info.filename}' contains an XML document type "
+                            "declaration (<!DOCTYPE/<!ENTITY), which can make a parser read local files (XXE)"
+                            " or expand without limit; refused, nothing was loaded"
+                        )
+    except (zipfile.BadZipFile, OSError, EOFError, zlib.error, NotImplementedError, RuntimeError) as exc:
+        raise SourceError(
+            f"{display_name}: not a readable XLSX workbook ({exc}); a password-protected workbook must be "
+            "saved without its password"
+        ) from exc
 
+
+def read_xlsx(path: Path, spec: SourceSpec, display_name: str, expected: set[str]) -> SourceTable:
     from openpyxl import load_workbook
 
+    _check_workbook(path, display_name)
+    unreadable = (zipfile.BadZipFile, KeyError, OSError, ValueError, EOFError, zlib.error, SyntaxError)
     try:
         workbook = load_workbook(path, read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
+    except unreadable as exc:
         raise SourceError(f"{display_name}: not a readable XLSX workbook: {exc}") from exc
     try:
-        sheet = workbook[spec.layer] if spec.layer else workbook.worksheets[0]
-    except KeyError as exc:
-        raise SourceError(
-            f"{display_name}: no sheet named '{spec.layer}' (sheets: {workbook.sheetnames})"
-        ) from exc
-    records = [list(row) for row in sheet.iter_rows(values_only=True)]
-    workbook.close()
+        try:
+            sheet = workbook[spec.layer] if spec.layer else workbook.worksheets[0]
+        except (KeyError, IndexError) as exc:
+            raise SourceError(
+                f"{display_name}: no sheet named '{spec.layer}' (sheets: {workbook.sheetnames})"
+            ) from exc
+        try:
+            records = [list(row) for row in sheet.iter_rows(values_only=True)]
+        except unreadable as exc:  # a damaged sheet part only shows while its rows are read
+            raise SourceError(f"{display_name}: sheet '{sheet.title}' cannot be read: {exc}") from exc
+    finally:
+        workbook.close()
     return _table_from_records(path, spec, display_name, records, expected, None, "XLSX (Unicode)")
 
 
@@ -388,10 +592,7 @@ def read_source(
     wanted = {"shapefile": ".shp", "gpkg": ".gpkg", "geojson": (".geojson", ".json"), "filegdb": ".gdb"}
     if spec.format in wanted and not suffix.endswith(wanted[spec.format]):
         raise SourceError(f"{display}: expected {spec.format} ({wanted[spec.format]}), got '{suffix}'")
-    if spec.format == "geojson":
-        head = path.read_bytes()[:4096].lower()
-        if b"<!entity" in head or b"<!doctype" in head:
-            raise SourceError(f"{display}: contains XML/DTD declarations; not a GeoJSON file")
+    _check_content(path, spec, display)
     return read_ogr(path, spec, display, max_features=max_features)
 
 

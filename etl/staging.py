@@ -16,6 +16,7 @@ from django.contrib.gis.geos import GEOSGeometry
 from django.db import connection
 from django.utils import timezone
 
+from etl.errors import EtlError
 from etl.models import Problem
 from etl.transforms import FieldProblem
 from layers.geodesy import gcj02_to_wgs84
@@ -36,6 +37,8 @@ LINEAGE_COLUMNS = [
     "loaded_at",
     "content_hash",
 ]
+MASS_DELETE_FRACTION = 0.5
+MASS_DELETE_MIN_ROWS = 20
 GCJ_IOU_RESTORED = 0.8  # after undoing a GCJ-02 offset the geometry coincides with a registered parcel ...
 GCJ_IOU_GAIN = 0.3  # ... much better than as delivered (in a dense grid it may half-cover another parcel)
 
@@ -75,10 +78,17 @@ class Stager:
     problems as they come, and merges everything into the unified table at :meth:`finish`."""
 
     def __init__(
-        self, run: LoadRun, mapping: Mapping, target: TargetSpec, *, dry_run: bool, incremental: bool
+        self,
+        run: LoadRun,
+        mapping: Mapping,
+        target: TargetSpec,
+        *,
+        dry_run: bool,
+        incremental: bool,
+        allow_mass_delete: bool = False,
     ):
         self.run, self.mapping, self.target = run, mapping, target
-        self.dry_run, self.incremental = dry_run, incremental
+        self.dry_run, self.incremental, self.allow_mass_delete = dry_run, incremental, allow_mass_delete
         model = target.model_class
         self.table = model._meta.db_table
         self.names = [spec.target for spec in target.fields]
@@ -191,6 +201,7 @@ class Stager:
                 counts["added"] = cursor.rowcount
                 counts["deleted"] = 0
                 if do_delete:
+                    self._guard_mass_delete(cursor, delete_where)
                     cursor.execute(
                         f"DELETE FROM {table} t WHERE {delete_where}", [system, self.rejected_keys]
                     )
@@ -201,6 +212,25 @@ class Stager:
         if progress:
             progress(f"{self.target.name}: applied", staged, staged)
         return counts
+
+    def _guard_mass_delete(self, cursor, delete_where: str) -> None:
+        """Refuse a full load that would delete most of a system's rows (an empty or cut-off export looks
+        exactly like "everything was deleted"), unless the operator allowed it explicitly."""
+        if self.allow_mass_delete:
+            return
+        system = self.mapping.system
+        cursor.execute(f"SELECT count(*) FROM {self.table} t WHERE t.src_system = %s", [system])
+        existing = cursor.fetchone()[0]
+        cursor.execute(
+            f"SELECT count(*) FROM {self.table} t WHERE {delete_where}", [system, self.rejected_keys]
+        )
+        doomed = cursor.fetchone()[0]
+        if existing >= MASS_DELETE_MIN_ROWS and doomed > MASS_DELETE_FRACTION * existing:
+            raise EtlError(
+                f"target '{self.target.name}': this export would delete {doomed} of the {existing} rows "
+                f"loaded from '{system}' (more than {MASS_DELETE_FRACTION:.0%}); nothing was changed. "
+                "If the export is really complete, run again with --allow-mass-delete."
+            )
 
     def _resolve_problems(self, cursor) -> None:
         """Mark earlier rejections resolved when this run accepted the same record (by natural key, or by

@@ -42,7 +42,7 @@ def tables_state() -> tuple[str, ...]:
 
 
 @pytest.mark.slow
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_sigkill_during_the_write_changes_nothing(tmp_path):
     small = parcel_rows(50)
     run_load("registration", write_registration(tmp_path / "v1", small, building_rows(small)))

@@ -299,3 +299,16 @@ def test_chunked_reading_keeps_row_numbers_and_finds_duplicates_across_chunks(tm
     duplicate = Problem.objects.get(run=run, rule="key_duplicate")
     assert "row 1" in duplicate.message_en and duplicate.source_id == parcels[0]["ZDDM"]
     assert sorted(Parcel.objects.values_list("src_row", flat=True)) == [1, 2, 3]
+
+
+def test_an_export_that_would_delete_most_rows_is_refused(tmp_path):
+    parcels = parcel_rows(30)
+    run_load("registration", write_registration(tmp_path / "full", parcels, building_rows(parcels)))
+    before = table_digest("layers_parcel")
+    cut = parcels[:5]  # an export cut short looks like "25 parcels deleted"
+    with pytest.raises(EtlError, match="would delete 25 of the 30 rows") as excinfo:
+        run_load("registration", write_registration(tmp_path / "cut", cut, building_rows(cut)))
+    assert "--allow-mass-delete" in str(excinfo.value)
+    assert table_digest("layers_parcel") == before
+    run = run_load("registration", tmp_path / "cut", allow_mass_delete=True)
+    assert run.per_target["parcels"]["deleted"] == 25 and Parcel.objects.count() == 5

@@ -35,7 +35,7 @@ def run_worker_once() -> subprocess.CompletedProcess:
 
 
 @pytest.mark.slow
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_load_job_runs_in_a_worker(tmp_path):
     folder = write_registration(tmp_path / "r", parcel_rows(3), building_rows(parcel_rows(3)))
     assert load_export.defer(system="registration", path=str(folder))
@@ -47,7 +47,7 @@ def test_load_job_runs_in_a_worker(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_failed_job_records_the_error_on_the_run(tmp_path):
     assert load_export.defer(system="registration", path=str(tmp_path / "missing"))
     run_worker_once()

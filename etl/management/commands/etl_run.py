@@ -28,6 +28,11 @@ class Command(BaseCommand):
             "--json", action="store_true", help="print the run summary as JSON on the last line"
         )
         parser.add_argument(
+            "--allow-mass-delete",
+            action="store_true",
+            help="allow a full export to delete more than half of the system's rows",
+        )
+        parser.add_argument(
             "--only-rejected",
             type=int,
             metavar="RUN",
@@ -42,6 +47,7 @@ class Command(BaseCommand):
         dry_run: bool,
         json: bool,
         only_rejected: int | None,
+        allow_mass_delete: bool = False,
         **options,
     ):
         earlier = None
@@ -66,7 +72,14 @@ class Command(BaseCommand):
             bar.refresh()
 
         try:
-            run = run_load(system, Path(path), dry_run=dry_run, only_rejected_of=earlier, progress=progress)
+            run = run_load(
+                system,
+                Path(path),
+                dry_run=dry_run,
+                only_rejected_of=earlier,
+                progress=progress,
+                allow_mass_delete=allow_mass_delete,
+            )
         except EtlError as exc:
             raise CommandError(str(exc)) from exc
         finally:
