@@ -362,7 +362,8 @@ def read_ogr(
     columns = [str(c) for c in meta["fields"]]
     data = {}
     for name, values in zip(columns, field_data, strict=True):
-        data[name] = np.asarray(values, dtype=object)
+        # numbers stay numeric arrays (vectorised casts); everything else becomes Python objects
+        data[name] = values if values.dtype.kind in "fiu" else np.asarray(values, dtype=object)
     n = len(fids)
     rows = np.arange(skip_features + 1, skip_features + n + 1, dtype=np.int64)
     geom = np.asarray(geometry, dtype=object) if geometry is not None else None

@@ -307,6 +307,8 @@ def _fallback_id(result: TargetResult, i: int) -> str:
 
 
 def _jsonable(value):
+    if isinstance(value, np.generic):
+        value = value.item()
     if value is None or isinstance(value, str | int | bool):
         return value
     if isinstance(value, float):

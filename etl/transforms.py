@@ -162,12 +162,62 @@ class Lookups:
         return None
 
 
+def _numeric_column(spec: FieldSpec, raw: np.ndarray, label: str) -> tuple[np.ndarray, list[FieldProblem]]:
+    """Numbers that arrive as numbers (shapefile/GeoPackage numeric fields): cast in one vectorised step."""
+    values = raw.astype(np.float64)
+    if spec.unit:
+        values = values * UNITS[spec.unit]
+    missing = np.isnan(values)
+    problems: list[FieldProblem] = []
+    out = np.empty(len(values), dtype=object)
+    if spec.type == "int":
+        bad = ~missing & (values != np.round(values))
+        for i in np.flatnonzero(bad):
+            problems.append(
+                FieldProblem(
+                    int(i),
+                    "type_invalid",
+                    label,
+                    f"字段「{label}」的值「{raw[i]}」不是整数",
+                    f"field '{label}': '{raw[i]}' is not an integer",
+                    expected="int",
+                    actual=str(raw[i]),
+                )
+            )
+        ok = ~missing & ~bad
+        out[ok] = values[ok].astype(np.int64).tolist()
+    else:
+        ok = ~missing
+        out[ok] = np.round(values[ok], 2).tolist()
+    out[~ok] = None
+    if spec.required:
+        for i in np.flatnonzero(missing):
+            problems.append(
+                FieldProblem(
+                    int(i),
+                    "required_missing",
+                    label,
+                    f"必填字段「{label}」为空",
+                    f"required field '{label}' is empty",
+                )
+            )
+    return out, problems
+
+
 def transform_field(
     spec: FieldSpec, table_data: dict[str, np.ndarray], n: int, lookups: Lookups, validators: dict
 ) -> tuple[np.ndarray, list[FieldProblem]]:
     """Compute one target column; returns the values (object array, None = NULL) and the problems."""
     problems: list[FieldProblem] = []
     field_label = "+".join(spec.sources) or spec.target
+    raw = table_data[spec.sources[0]] if spec.sources and not spec.template else None
+    if (
+        raw is not None
+        and raw.dtype.kind in "fiu"
+        and spec.type in ("int", "decimal")
+        and not (spec.classified or spec.validate)
+    ):
+        return _numeric_column(spec, raw, field_label)
     if spec.value is not None and not spec.sources and not spec.template:
         values = np.full(n, spec.value, dtype=object)
     elif spec.template:
