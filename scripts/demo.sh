@@ -24,6 +24,12 @@ else
 fi
 "$PY" manage.py demo_users >/dev/null
 
+# Load every business system through its ETL mapping (idempotent: a second run reports "unchanged").
+for system in registration planning landsupply; do
+  say "Loading $system through etl/mappings/$system.yaml"
+  "$PY" manage.py etl_run "$system" "$DEMO_DIR/$system"
+done
+
 PIDS=()
 cleanup() {
   trap - INT TERM EXIT
