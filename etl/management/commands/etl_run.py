@@ -93,7 +93,8 @@ class Command(BaseCommand):
         self.stdout.write(
             f"{kind} #{run.pk} of {system} completed: read {c['read']}, added {c['added']}, "
             f"updated {c['updated']}, unchanged {c['unchanged']}, deleted {c['deleted']}, "
-            f"rejected {c['rejected']}, warnings {c['warnings']}"
+            f"rejected {c['rejected']}, warnings {c['warnings']} "
+            f"({(run.finished_at - run.started_at).total_seconds():.1f} s)"
         )
         rules = run.problems.values_list("rule", "severity")
         tally: dict[tuple[str, str], int] = {}
