@@ -261,6 +261,7 @@ def _execute(
                 dry_run=dry_run,
                 incremental=only_rejected_of is not None,
                 allow_mass_delete=allow_mass_delete,
+                salt=lookups.fingerprint(),
             )
             expected = {src for f in target.fields for src in f.sources} | set(target.geometry.sources)
             seen_keys: dict[str, int] = {}
@@ -270,6 +271,9 @@ def _execute(
                     table = table.subset(np.isin(table.rows, np.fromiter(only[target.name], dtype=np.int64)))
                 first = first or table
                 progress(f"{target.name}: read", stager.counts["read"] + len(table), 0)
+                table = stager.skip_unchanged(table, seen_keys)
+                if not len(table):
+                    continue
                 result = evaluate_chunk(
                     mapping, target, table, lookups, chongqing, validators, seen_keys, progress
                 )

@@ -70,6 +70,7 @@ class SourceTable:
     encoding_source: str = ""
     notes: list[tuple[str, str, str]] = field(default_factory=list)  # (rule, zh, en) file-level warnings
     skipped_rows: list[tuple[int, str, dict]] = field(default_factory=list)  # (row, reason, raw)
+    row_hashes: np.ndarray | None = None  # content hash of each raw row (set by the stager)
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -81,6 +82,7 @@ class SourceTable:
             data={k: v[keep] for k, v in self.data.items()},
             rows=self.rows[keep],
             geometry_wkb=None if self.geometry_wkb is None else self.geometry_wkb[keep],
+            row_hashes=None if self.row_hashes is None else self.row_hashes[keep],
             skipped_rows=[],
             notes=[],
         )

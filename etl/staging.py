@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from etl.mapping import Mapping, TargetSpec
     from etl.models import LoadRun
     from etl.runner import TargetResult
+    from etl.sources import SourceTable
 
 LINEAGE_COLUMNS = [
     "src_system",
@@ -86,6 +87,7 @@ class Stager:
         dry_run: bool,
         incremental: bool,
         allow_mass_delete: bool = False,
+        salt: str = "",
     ):
         self.run, self.mapping, self.target = run, mapping, target
         self.dry_run, self.incremental, self.allow_mass_delete = dry_run, incremental, allow_mass_delete
@@ -103,23 +105,79 @@ class Stager:
         self.rejected_keys: list[str] = []
         self.transform: dict = {}
         self.now = timezone.now()
+        self.kept = f"kept_{self.table}"
+        self.unchanged_skipped = 0
+        self.seen_hashes: set[str] = set()
+        self.sources = sorted(
+            {src for f in target.fields for src in f.sources} | set(target.geometry.sources)
+        )
+        self.salt = f"{mapping.version_tag}|{salt}|".encode()
         with connection.cursor() as cursor:
+            cursor.execute(f"DROP TABLE IF EXISTS {self.kept}")
+            cursor.execute(f"CREATE TEMP TABLE {self.kept} (id bigint) ON COMMIT DROP")
             cursor.execute(f"DROP TABLE IF EXISTS {self.stg}")
             cursor.execute(
                 f"CREATE TEMP TABLE {self.stg} ON COMMIT DROP AS "
                 f"SELECT {', '.join(self.staged_columns)} FROM {self.table} WITH NO DATA"
             )
 
+    def skip_unchanged(self, table: SourceTable, seen_keys: dict[str, int]) -> SourceTable:
+        """Hash every raw row and drop those already loaded with the same content, mapping and code lists.
+
+        They need no transformation, validation or staging: this is what makes re-loading an unchanged
+        export cheap. Their ids are kept (so a full load does not delete them) and their natural keys are
+        marked as seen (so a changed duplicate later in the file is still caught). A row repeated verbatim
+        in the file is only skipped once.
+        """
+        columns = [table.data[c] for c in self.sources if c in table.data]
+        geometry = table.geometry_wkb if table.geometry_wkb is not None else [None] * len(table)
+        hashes = np.empty(len(table), dtype=object)
+        salt = self.salt
+        for i, (values, wkb) in enumerate(zip(zip(*columns, strict=True), geometry, strict=True)):
+            digest = hashlib.md5(salt, usedforsecurity=False)
+            digest.update(repr(values).encode())
+            if wkb is not None:
+                digest.update(wkb)
+            hashes[i] = digest.hexdigest()
+        table.row_hashes = hashes
+        key_expr = "concat_ws('/', " + ", ".join(f"t.{c}::text" for c in self.key_columns) + ")"
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT t.content_hash, t.id, {key_expr} FROM {self.table} t "
+                "WHERE t.src_system = %s AND t.content_hash = ANY(%s)",
+                [self.mapping.system, list(hashes)],
+            )
+            existing = {h: (row_id, key) for h, row_id, key in cursor.fetchall()}
+            skip = np.zeros(len(table), dtype=bool)
+            kept_ids = []
+            for i, h in enumerate(hashes):
+                if h in existing and h not in self.seen_hashes:
+                    row_id, key = existing[h]
+                    if key in seen_keys:
+                        continue  # an earlier row of the file now holds this key: process normally
+                    skip[i] = True
+                    kept_ids.append(row_id)
+                    seen_keys[key] = int(table.rows[i])
+                self.seen_hashes.add(h)
+            if kept_ids:
+                with cursor.copy(f"COPY {self.kept} (id) FROM STDIN") as copy:
+                    for row_id in kept_ids:
+                        copy.write_row((row_id,))
+        skipped = int(skip.sum())
+        self.unchanged_skipped += skipped
+        self.counts["read"] += skipped
+        return table.subset(~skip) if skipped else table
+
     def add(self, result: TargetResult) -> None:
         idx = np.flatnonzero(result.accepted)
         geoms = result.geoms[idx]
-        wkb = shapely.to_wkb(geoms)
         ewkb = _ewkb_hex(geoms)
         run, mapping, table = self.run, self.mapping, result.table
         layer = table.layer or ""
         value_columns = [result.columns[name] for name in self.names]
         default_values = tuple(self.defaults.values())
         rows = table.rows
+        row_hashes = table.row_hashes
         with connection.cursor() as cursor:
             with cursor.copy(f"COPY {self.stg} ({', '.join(self.staged_columns)}) FROM STDIN") as copy:
                 for out_i, i in enumerate(idx):
@@ -127,8 +185,6 @@ class Stager:
                         "" if (v is None and blank) else v
                         for v, blank in zip((col[i] for col in value_columns), self.blank_text, strict=True)
                     )
-                    digest = hashlib.md5(repr(values).encode(), usedforsecurity=False)
-                    digest.update(wkb[out_i])
                     copy.write_row(
                         (
                             *values,
@@ -141,7 +197,7 @@ class Stager:
                             run.pk,
                             mapping.version_tag,
                             self.now,
-                            digest.hexdigest(),
+                            row_hashes[i],
                             *default_values,
                         )
                     )
@@ -163,6 +219,7 @@ class Stager:
         key_expr = "concat_ws('/', " + ", ".join(f"t.{c}::text" for c in self.key_columns) + ")"
         delete_where = (
             f"t.src_system = %s AND NOT EXISTS (SELECT 1 FROM {stg} s WHERE {join}) "
+            f"AND NOT EXISTS (SELECT 1 FROM {self.kept} k WHERE k.id = t.id) "
             f"AND NOT ({key_expr} = ANY(%s))"
         )
         do_delete = self.target.mode == "full" and not self.incremental
@@ -188,11 +245,21 @@ class Stager:
             else:
                 set_list = ", ".join(self.all_columns)
                 source_list = ", ".join(f"s.{c}" for c in self.all_columns)
+                values_t = ", ".join(f"t.{c}" for c in [*self.columns, "geom"])
+                values_s = ", ".join(f"s.{c}" for c in [*self.columns, "geom"])
                 cursor.execute(
                     f"UPDATE {table} t SET ({set_list}) = ({source_list}) FROM {stg} s "
-                    f"WHERE {join} AND t.content_hash IS DISTINCT FROM s.content_hash"
+                    f"WHERE {join} AND t.content_hash IS DISTINCT FROM s.content_hash "
+                    f"AND ({values_t}) IS DISTINCT FROM ({values_s})"
                 )
                 counts["updated"] = cursor.rowcount
+                # same values under a new mapping version or new code lists: only the hash and mapping
+                # version move on; the row keeps the run that last changed it (no version, no history)
+                cursor.execute(
+                    f"UPDATE {table} t SET content_hash = s.content_hash, "
+                    f"mapping_version = s.mapping_version FROM {stg} s "
+                    f"WHERE {join} AND t.content_hash IS DISTINCT FROM s.content_hash"
+                )
                 cursor.execute(
                     f"INSERT INTO {table} ({', '.join(self.staged_columns)}, version) "
                     f"SELECT {', '.join(f's.{c}' for c in self.staged_columns)}, 1 FROM {stg} s "
@@ -207,7 +274,7 @@ class Stager:
                     )
                     counts["deleted"] = cursor.rowcount
                 self._resolve_problems(cursor)
-            counts["unchanged"] = staged - counts["added"] - counts["updated"]
+            counts["unchanged"] = staged - counts["added"] - counts["updated"] + self.unchanged_skipped
             cursor.execute(f"DROP TABLE {stg}")
         if progress:
             progress(f"{self.target.name}: applied", staged, staged)

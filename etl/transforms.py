@@ -131,6 +131,22 @@ class Lookups:
     def __init__(self) -> None:
         self._codelists: dict[str, dict] = {}
         self._crosswalks: dict[str, dict[str, list[str]]] = {}
+        self._fingerprint: str | None = None
+
+    def fingerprint(self) -> str:
+        """Digest of every code and crosswalk entry: a row loaded under other code lists is re-validated."""
+        if self._fingerprint is None:
+            from django.db import connection
+
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT md5(coalesce((SELECT string_agg(concat_ws(':', codelist_id, code, name, "
+                    "valid_from, valid_to), ',' ORDER BY id) FROM layers_code), '') "
+                    "|| coalesce((SELECT string_agg(concat_ws(':', crosswalk, source_code, target_code, "
+                    "superseded_by_id), ',' ORDER BY id) FROM layers_crosswalkentry), ''))"
+                )
+                self._fingerprint = cursor.fetchone()[0]
+        return self._fingerprint
 
     def codelist(self, key: str) -> dict:
         if key not in self._codelists:

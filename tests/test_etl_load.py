@@ -312,3 +312,28 @@ def test_an_export_that_would_delete_most_rows_is_refused(tmp_path):
     assert table_digest("layers_parcel") == before
     run = run_load("registration", tmp_path / "cut", allow_mass_delete=True)
     assert run.per_target["parcels"]["deleted"] == 25 and Parcel.objects.count() == 5
+
+
+def test_a_crosswalk_fix_revalidates_rows_without_touching_unchanged_ones(tmp_path):
+    rows = permit_rows(3)
+    rows[2]["用地性质"] = "079"
+    folder = write_planning(tmp_path / "planning", rows).parent
+    run_load("planning", folder)
+    versions = dict(PlanningPermit.objects.values_list("permit_no", "version"))
+    CrosswalkEntry.objects.create(
+        crosswalk="gbt21010_2007_to_2017", source_code="079", target_code="0701", cardinality="one-to-one"
+    )
+    again = run_load("planning", folder)  # same file, new code lists: every row is validated again
+    assert (again.counts["added"], again.counts["updated"], again.counts["unchanged"]) == (1, 0, 2)
+    assert (
+        dict(PlanningPermit.objects.filter(permit_no__in=versions).values_list("permit_no", "version"))
+        == versions
+    )
+    from layers.models import PlanningPermitHistory
+
+    assert not PlanningPermitHistory.objects.exists()  # lineage refreshed, no new version, no history noise
+    loaded_by = dict(PlanningPermit.objects.values_list("permit_no", "load_run"))
+    assert loaded_by[rows[2]["许可证号"]] == again.pk
+    assert {loaded_by[r["许可证号"]] for r in rows[:2]} == {again.pk - 1}  # the run that last changed them
+    third = run_load("planning", folder)
+    assert (third.counts["added"], third.counts["updated"], third.counts["unchanged"]) == (0, 0, 3)
