@@ -109,8 +109,14 @@ def locate(root: Path, spec: SourceSpec) -> Path:
             f"{root.name}: the mapping expects a file named like '{spec.file}' for this target; "
             "upload the whole export (folder or zip)"
         )
+    # a File Geodatabase is a folder (name.gdb); every other format is a file
+    wanted_dir = spec.format == "filegdb"
+    if wanted_dir and root.suffix.lower() == ".gdb" and fnmatch.fnmatch(root.name.lower(), spec.file.lower()):
+        return root
     matches = sorted(
-        p for p in root.rglob("*") if p.is_file() and fnmatch.fnmatch(p.name.lower(), spec.file.lower())
+        p
+        for p in root.rglob("*")
+        if (p.is_dir() if wanted_dir else p.is_file()) and fnmatch.fnmatch(p.name.lower(), spec.file.lower())
     )
     if not matches:
         present = ", ".join(sorted(p.name for p in root.rglob("*") if p.is_file())[:20]) or "(empty)"
@@ -595,7 +601,8 @@ def read_source(
     wanted = {"shapefile": ".shp", "gpkg": ".gpkg", "geojson": (".geojson", ".json"), "filegdb": ".gdb"}
     if spec.format in wanted and not suffix.endswith(wanted[spec.format]):
         raise SourceError(f"{display}: expected {spec.format} ({wanted[spec.format]}), got '{suffix}'")
-    _check_content(path, spec, display)
+    if not path.is_dir():
+        _check_content(path, spec, display)
     return read_ogr(path, spec, display, max_features=max_features)
 
 

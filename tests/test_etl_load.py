@@ -337,3 +337,23 @@ def test_a_crosswalk_fix_revalidates_rows_without_touching_unchanged_ones(tmp_pa
     assert {loaded_by[r["许可证号"]] for r in rows[:2]} == {again.pk - 1}  # the run that last changed them
     third = run_load("planning", folder)
     assert (third.counts["added"], third.counts["updated"], third.counts["unchanged"]) == (0, 0, 3)
+
+
+@pytest.mark.filterwarnings("ignore:Field BSM of type Integer64")
+def test_file_geodatabase_source(tmp_path):
+    from etl.mapping import MAPPINGS_DIR, parse_mapping
+
+    text = (MAPPINGS_DIR / "registration.yaml").read_text(encoding="utf-8")
+    text = text.replace(
+        "{file: ZDJBXX.shp, format: shapefile, encoding: auto}",
+        "{file: cadastre.gdb, format: filegdb, layer: ZDJBXX}",
+    )
+    mapping = parse_mapping(text.split("  - name: buildings")[0], "registration-gdb.yaml")
+    parcels = parcel_rows(3)
+    write_layer(
+        tmp_path / "export" / "cadastre.gdb", parcels, crs="EPSG:4545", layer="ZDJBXX", driver="OpenFileGDB"
+    )
+    run = run_load("registration", tmp_path / "export", mapping=mapping)
+    assert (
+        run.counts["added"] == 3 and Parcel.objects.get(zddm=parcels[0]["ZDDM"]).address == parcels[0]["ZL"]
+    )
