@@ -106,6 +106,7 @@ class Stager:
         self.transform: dict = {}
         self.now = timezone.now()
         self.kept = f"kept_{self.table}"
+        self.rejected = f"rejected_{self.table}"
         self.unchanged_skipped = 0
         self.seen_hashes: set[str] = set()
         self.sources = sorted(
@@ -115,6 +116,8 @@ class Stager:
         with connection.cursor() as cursor:
             cursor.execute(f"DROP TABLE IF EXISTS {self.kept}")
             cursor.execute(f"CREATE TEMP TABLE {self.kept} (id bigint) ON COMMIT DROP")
+            cursor.execute(f"DROP TABLE IF EXISTS {self.rejected}")
+            cursor.execute(f"CREATE TEMP TABLE {self.rejected} (key text) ON COMMIT DROP")
             cursor.execute(f"DROP TABLE IF EXISTS {self.stg}")
             cursor.execute(
                 f"CREATE TEMP TABLE {self.stg} ON COMMIT DROP AS "
@@ -220,13 +223,22 @@ class Stager:
         delete_where = (
             f"t.src_system = %s AND NOT EXISTS (SELECT 1 FROM {stg} s WHERE {join}) "
             f"AND NOT EXISTS (SELECT 1 FROM {self.kept} k WHERE k.id = t.id) "
-            f"AND NOT ({key_expr} = ANY(%s))"
+            f"AND NOT EXISTS (SELECT 1 FROM {self.rejected} r WHERE r.key = {key_expr})"
         )
         do_delete = self.target.mode == "full" and not self.incremental
         counts = dict(self.counts)
         with connection.cursor() as cursor:
+            # every helper table gets an index and statistics: with "empty" statistics the planner would
+            # rescan them for every row (quadratic at a million rows)
             cursor.execute(f"CREATE INDEX ON {stg} ({', '.join(self.key_columns)})")
             cursor.execute(f"ANALYZE {stg}")
+            with cursor.copy(f"COPY {self.rejected} (key) FROM STDIN") as copy:
+                for key in set(self.rejected_keys):
+                    copy.write_row((key,))
+            cursor.execute(f"CREATE INDEX ON {self.rejected} (key)")
+            cursor.execute(f"CREATE INDEX ON {self.kept} (id)")
+            cursor.execute(f"ANALYZE {self.rejected}")
+            cursor.execute(f"ANALYZE {self.kept}")
             cursor.execute(f"SELECT count(*) FROM {stg}")
             staged = cursor.fetchone()[0]
             if self.dry_run:
@@ -238,9 +250,7 @@ class Stager:
                 counts["added"], counts["updated"] = cursor.fetchone()
                 counts["deleted"] = 0
                 if do_delete:
-                    cursor.execute(
-                        f"SELECT count(*) FROM {table} t WHERE {delete_where}", [system, self.rejected_keys]
-                    )
+                    cursor.execute(f"SELECT count(*) FROM {table} t WHERE {delete_where}", [system])
                     counts["deleted"] = cursor.fetchone()[0]
             else:
                 set_list = ", ".join(self.all_columns)
@@ -263,15 +273,13 @@ class Stager:
                 cursor.execute(
                     f"INSERT INTO {table} ({', '.join(self.staged_columns)}, version) "
                     f"SELECT {', '.join(f's.{c}' for c in self.staged_columns)}, 1 FROM {stg} s "
-                    f"WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE {join})"
+                    f"ON CONFLICT ({', '.join(self.key_columns)}) DO NOTHING"
                 )
                 counts["added"] = cursor.rowcount
                 counts["deleted"] = 0
                 if do_delete:
                     self._guard_mass_delete(cursor, delete_where)
-                    cursor.execute(
-                        f"DELETE FROM {table} t WHERE {delete_where}", [system, self.rejected_keys]
-                    )
+                    cursor.execute(f"DELETE FROM {table} t WHERE {delete_where}", [system])
                     counts["deleted"] = cursor.rowcount
                 self._resolve_problems(cursor)
             counts["unchanged"] = staged - counts["added"] - counts["updated"] + self.unchanged_skipped
@@ -288,9 +296,7 @@ class Stager:
         system = self.mapping.system
         cursor.execute(f"SELECT count(*) FROM {self.table} t WHERE t.src_system = %s", [system])
         existing = cursor.fetchone()[0]
-        cursor.execute(
-            f"SELECT count(*) FROM {self.table} t WHERE {delete_where}", [system, self.rejected_keys]
-        )
+        cursor.execute(f"SELECT count(*) FROM {self.table} t WHERE {delete_where}", [system])
         doomed = cursor.fetchone()[0]
         if existing >= MASS_DELETE_MIN_ROWS and doomed > MASS_DELETE_FRACTION * existing:
             raise EtlError(
