@@ -265,11 +265,16 @@ def _execute(
             )
             expected = {src for f in target.fields for src in f.sources} | set(target.geometry.sources)
             seen_keys: dict[str, int] = {}
-            first = None
+            source_info = {"file": "", "encoding": None, "encoding_source": ""}
             for table in iter_source(root, target.source, expected):
                 if target.name in only:
                     table = table.subset(np.isin(table.rows, np.fromiter(only[target.name], dtype=np.int64)))
-                first = first or table
+                if not source_info["file"]:  # what was learnt while reading (not the rows: memory stays flat)
+                    source_info = {
+                        "file": table.display_name,
+                        "encoding": table.encoding,
+                        "encoding_source": table.encoding_source,
+                    }
                 progress(f"{target.name}: read", stager.counts["read"] + len(table), 0)
                 table = stager.skip_unchanged(table, seen_keys)
                 if not len(table):
@@ -282,9 +287,7 @@ def _execute(
             counts = stager.finish(progress)
             per_target[target.name] = {
                 **counts,
-                "file": first.display_name if first else "",
-                "encoding": first.encoding if first else None,
-                "encoding_source": first.encoding_source if first else "",
+                **source_info,
                 "transform": stager.transform,
             }
             for key in COUNT_KEYS:
