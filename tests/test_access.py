@@ -39,6 +39,11 @@ def test_login_page_answers_anonymous_users_in_chinese(client):
     assert "国土房管一张图" in html and "登录" in html and 'lang="zh-hans"' in html
 
 
+def test_chinese_is_the_default_whatever_the_browser_asks(client):
+    html = client.get("/accounts/login/", HTTP_ACCEPT_LANGUAGE="en-US,en;q=0.9").content.decode()
+    assert 'lang="zh-hans"' in html and "登录" in html
+
+
 def test_english_switch(client):
     client.post("/i18n/setlang/", {"language": "en", "next": "/accounts/login/"})
     html = client.get("/accounts/login/").content.decode()
