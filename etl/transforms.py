@@ -73,11 +73,21 @@ def _as_text(value: object, strip: bool) -> str | None:
     return text or None
 
 
+UNIQUE_SAMPLE = 1000
+
+
 def _unique_map(values: np.ndarray, func) -> np.ndarray:
     """Apply ``func`` once per distinct value; return an object array aligned with ``values``.
 
     Factorises with a dict (one hash per row) rather than sorting: values are str, numbers, dates or None.
+    Columns whose values are nearly all distinct (codes, addresses) are mapped directly: factorising them
+    would cost a hash per row and save nothing.
     """
+    n = len(values)
+    if n > 4 * UNIQUE_SAMPLE:
+        sample = values[:UNIQUE_SAMPLE]
+        if len(set(sample.tolist())) > 0.9 * UNIQUE_SAMPLE:
+            return np.fromiter((func(v) for v in values), dtype=object, count=n)
     index: dict = {}
     inverse = np.fromiter(
         (index.setdefault(v, len(index)) for v in values), dtype=np.int64, count=len(values)
