@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from etl.errors import MappingError
-from layers.models import Building, LandSupply, Parcel, PlanningPermit
+from layers.models import LINEAGE_FIELDS, Building, LandSupply, Parcel, PlanningPermit
 
 MAPPINGS_DIR = Path(__file__).resolve().parent / "mappings"
 
@@ -33,19 +33,7 @@ UNITS = {"m2": 1.0, "mu": 10000.0 / 15.0, "ha": 10000.0}  # 1 亩 = 10000/15 m²
 VALIDATORS = {"zddm", "bdcdyh"}
 UNMAPPED = {"reject", "null", "keep", "value"}
 GEOMETRY_POLICIES = {"reject", "warn", "fix", "ignore"}
-LINEAGE_FIELDS = {
-    "src_system",
-    "src_file",
-    "src_checksum",
-    "src_layer",
-    "src_row",
-    "load_run",
-    "mapping_version",
-    "loaded_at",
-    "version",
-    "id",
-    "geom",
-}
+NOT_MAPPABLE = {*LINEAGE_FIELDS, "id", "geom"}  # filled by the load itself
 
 
 @dataclass(frozen=True)
@@ -186,7 +174,7 @@ def _parse_field(name: str, node: Any, where: str, c: _Collector, model) -> Fiel
         model_field = model._meta.get_field(name)
     except Exception:  # noqa: BLE001 - FieldDoesNotExist; reported as a mapping problem
         model_field = None
-    if model_field is None or name in LINEAGE_FIELDS:
+    if model_field is None or name in NOT_MAPPABLE:
         c.add(where, f"'{name}' is not a field of the target model {model.__name__}")
     sources = _names(node.get("from"))
     if not sources and "template" not in node and "value" not in node:
@@ -360,7 +348,7 @@ def _parse_target(node: Any, where: str, c: _Collector) -> TargetSpec | None:
         if k not in names:
             c.add(f"{where}.key", f"key field '{k}' is not mapped in fields")
     for f in model._meta.concrete_fields:
-        if f.name in LINEAGE_FIELDS or f.null or f.blank or f.has_default():
+        if f.name in NOT_MAPPABLE or f.null or f.blank or f.has_default():
             continue
         if f.name not in names:
             c.add(f"{where}.fields", f"required model field '{f.name}' is not mapped")

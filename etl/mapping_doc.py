@@ -442,13 +442,13 @@ def _geometry_table(geometry: GeometrySpec) -> str:
 
 
 def _unmapped_fields(target: TargetSpec) -> str:
-    from etl.mapping import LINEAGE_FIELDS
+    from etl.mapping import NOT_MAPPABLE
 
     model = target.model_class
     mapped = {f.target for f in target.fields}
     items = []
     for f in model._meta.concrete_fields:
-        if f.name in mapped or f.name in LINEAGE_FIELDS or f.name in ("content_hash",):
+        if f.name in mapped or f.name in NOT_MAPPABLE:
             continue
         default = f.get_default() if f.has_default() else None
         note = (

@@ -20,6 +20,7 @@ from etl.errors import EtlError
 from etl.models import Problem
 from etl.transforms import FieldProblem
 from layers.geodesy import gcj02_to_wgs84
+from layers.models import LINEAGE_FIELDS
 
 if TYPE_CHECKING:
     from etl.mapping import Mapping, TargetSpec
@@ -27,17 +28,8 @@ if TYPE_CHECKING:
     from etl.runner import TargetResult
     from etl.sources import SourceTable
 
-LINEAGE_COLUMNS = [
-    "src_system",
-    "src_file",
-    "src_checksum",
-    "src_layer",
-    "src_row",
-    "load_run",
-    "mapping_version",
-    "loaded_at",
-    "content_hash",
-]
+# written by the load for every staged row; `version` is left to the insert (1) and the history trigger
+LINEAGE_COLUMNS = [name for name in LINEAGE_FIELDS if name != "version"]
 MASS_DELETE_FRACTION = 0.5
 MASS_DELETE_MIN_ROWS = 20
 GCJ_IOU_RESTORED = 0.8  # after undoing a GCJ-02 offset the geometry coincides with a registered parcel ...

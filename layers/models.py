@@ -39,6 +39,10 @@ class Lineage(models.Model):
         abstract = True
 
 
+# The lineage columns in definition order (the ETL stages them in this order).
+LINEAGE_FIELDS = tuple(f.name for f in Lineage._meta.fields)
+
+
 class Parcel(Lineage):
     """宗地 (ZDJBXX 宗地基本信息)."""
 
