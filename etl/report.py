@@ -124,39 +124,17 @@ def _cell(value):
 def write_gpkg(run: LoadRun, out: Path) -> Path:
     """Every problem as a feature (rejected geometries on a map); problems without geometry have none."""
     import pyogrio
-    import shapely
 
     problems = list(run.problems.order_by("target", "row", "rule"))
-    geoms = np.array(
-        [None if p.geom is None else shapely.from_wkb(bytes(p.geom.wkb)) for p in problems], dtype=object
-    )
-    fields = [
-        "target",
-        "file",
-        "row",
-        "source_id",
-        "rule",
-        "field",
-        "severity",
-        "message_zh",
-        "message_en",
-        "expected",
-        "actual",
-    ]
+    rows = [_problem_dict(p) for p in problems]
+    fields = [f for f in PROBLEM_FIELDS if f != "resolved_by"]
     values = [
-        np.array([p.target for p in problems], dtype=object),
-        np.array([p.source_file for p in problems], dtype=object),
-        np.array([p.row if p.row is not None else -1 for p in problems], dtype=np.int64),
-        np.array([p.source_id for p in problems], dtype=object),
-        np.array([p.rule for p in problems], dtype=object),
-        np.array([p.field for p in problems], dtype=object),
-        np.array([p.severity for p in problems], dtype=object),
-        np.array([p.message_zh for p in problems], dtype=object),
-        np.array([p.message_en for p in problems], dtype=object),
-        np.array([p.expected for p in problems], dtype=object),
-        np.array([p.actual for p in problems], dtype=object),
+        np.array([-1 if r["row"] is None else r["row"] for r in rows], dtype=np.int64)
+        if name == "row"
+        else np.array([r[name] for r in rows], dtype=object)
+        for name in fields
     ]
-    wkb = np.array([None if g is None else shapely.to_wkb(g) for g in geoms], dtype=object)
+    wkb = np.array([None if p.geom is None else bytes(p.geom.wkb) for p in problems], dtype=object)
     out.unlink(missing_ok=True)
     pyogrio.raw.write(
         out,
