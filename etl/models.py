@@ -81,3 +81,31 @@ class Problem(models.Model):
 
     def __str__(self) -> str:
         return f"{self.rule} row {self.row}: {self.message_en}"
+
+
+class ChangedKey(models.Model):
+    """One unified row a load inserted, changed or deleted, by natural key.
+
+    What a load changed is what the consistency checks must re-evaluate and the tile caches re-seed; a
+    changed permit also dirties the parcels under it, so consumers need the key and the row, not only a
+    count. Old geometries of changed and deleted rows are in ``<table>_history`` (``record_id`` and
+    ``changed_by_run`` = this run); new ones are in the unified table.
+    """
+
+    class Op(models.TextChoices):
+        INSERT = "I", "新增 insert"
+        UPDATE = "U", "更新 update"
+        DELETE = "D", "删除 delete"
+
+    run = models.ForeignKey(LoadRun, on_delete=models.CASCADE, related_name="changed_keys")
+    target = models.CharField("目标 parcel|building|permit|landsupply", max_length=16)
+    key = models.CharField("业务键 natural key ('/'-joined for compound keys)", max_length=200)
+    op = models.CharField(max_length=1, choices=Op.choices)
+    record_id = models.BigIntegerField("记录ID")
+
+    class Meta:
+        verbose_name = "变更记录 changed row"
+        indexes = [models.Index(fields=["run", "target"])]
+
+    def __str__(self) -> str:
+        return f"{self.run_id} {self.op} {self.target} {self.key}"

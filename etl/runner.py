@@ -30,10 +30,13 @@ from etl.geometry import area_problems, gk_area_m2, parse_geometries, process_ge
 from etl.mapping import Mapping, TargetSpec, load_mapping
 from etl.models import LoadRun
 from etl.safezip import unpack
+from etl.signals import load_completed
 from etl.sources import SourceTable, iter_source, sha256_of
 from etl.transforms import FieldProblem, Lookups, transform_field
 from layers.codes import validate_bdcdyh, validate_zddm
 from layers.selectors import county_table, jurisdiction_geometry
+
+logger = logging.getLogger(__name__)
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str, int, int], None]
@@ -226,7 +229,18 @@ def run_load(
         shutil.rmtree(work_dir, ignore_errors=True)
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_unlock(%s)", [_lock_key(system)])
+    if not dry_run:
+        transaction.on_commit(lambda: _announce(run))
     return run
+
+
+def _announce(run: LoadRun) -> None:
+    """Tell the other apps (re-checks, tile re-seeding) what this committed load changed. Their failure is
+    logged, never turned into a failed load: the data is in. Sent on commit (at once outside a transaction),
+    so a receiver never sees a load that could still roll back."""
+    for receiver, result in load_completed.send_robust(sender=LoadRun, run=run):
+        if isinstance(result, Exception):
+            logger.error("after load #%s: %s failed: %s", run.pk, receiver, result, exc_info=result)
 
 
 def _execute(

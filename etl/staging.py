@@ -116,6 +116,11 @@ class Stager:
                 f"SELECT {', '.join(self.staged_columns)} FROM {self.table} WITH NO DATA"
             )
 
+    @property
+    def key_expr(self) -> str:
+        """The natural key of unified row ``t`` as one text ('/'-joined for compound keys)."""
+        return "concat_ws('/', " + ", ".join(f"t.{c}::text" for c in self.key_columns) + ")"
+
     def skip_unchanged(self, table: SourceTable, seen_keys: dict[str, int]) -> SourceTable:
         """Hash every raw row and drop those already loaded with the same content, mapping and code lists.
 
@@ -135,7 +140,7 @@ class Stager:
                 digest.update(wkb)
             hashes[i] = digest.hexdigest()
         table.row_hashes = hashes
-        key_expr = "concat_ws('/', " + ", ".join(f"t.{c}::text" for c in self.key_columns) + ")"
+        key_expr = self.key_expr
         with connection.cursor() as cursor:
             cursor.execute(
                 f"SELECT t.content_hash, t.id, {key_expr} FROM {self.table} t "
@@ -211,7 +216,7 @@ class Stager:
         """Merge into the unified table (or only count, for a dry run); returns the target's counts."""
         stg, table, system = self.stg, self.table, self.mapping.system
         join = " AND ".join(f"t.{c} = s.{c}" for c in self.key_columns)
-        key_expr = "concat_ws('/', " + ", ".join(f"t.{c}::text" for c in self.key_columns) + ")"
+        key_expr = self.key_expr
         delete_where = (
             f"t.src_system = %s AND NOT EXISTS (SELECT 1 FROM {stg} s WHERE {join}) "
             f"AND NOT EXISTS (SELECT 1 FROM {self.kept} k WHERE k.id = t.id) "
@@ -249,12 +254,13 @@ class Stager:
                 source_list = ", ".join(f"s.{c}" for c in self.all_columns)
                 values_t = ", ".join(f"t.{c}" for c in [*self.columns, "geom"])
                 values_s = ", ".join(f"s.{c}" for c in [*self.columns, "geom"])
-                cursor.execute(
+                counts["updated"] = self._record_changes(
+                    cursor,
+                    "U",
                     f"UPDATE {table} t SET ({set_list}) = ({source_list}) FROM {stg} s "
                     f"WHERE {join} AND t.content_hash IS DISTINCT FROM s.content_hash "
-                    f"AND ({values_t}) IS DISTINCT FROM ({values_s})"
+                    f"AND ({values_t}) IS DISTINCT FROM ({values_s})",
                 )
-                counts["updated"] = cursor.rowcount
                 # same values under a new mapping version or new code lists: only the hash and mapping
                 # version move on; the row keeps the run that last changed it (no version, no history)
                 cursor.execute(
@@ -262,23 +268,37 @@ class Stager:
                     f"mapping_version = s.mapping_version FROM {stg} s "
                     f"WHERE {join} AND t.content_hash IS DISTINCT FROM s.content_hash"
                 )
-                cursor.execute(
-                    f"INSERT INTO {table} ({', '.join(self.staged_columns)}, version) "
+                counts["added"] = self._record_changes(
+                    cursor,
+                    "I",
+                    f"INSERT INTO {table} AS t ({', '.join(self.staged_columns)}, version) "
                     f"SELECT {', '.join(f's.{c}' for c in self.staged_columns)}, 1 FROM {stg} s "
-                    f"ON CONFLICT ({', '.join(self.key_columns)}) DO NOTHING"
+                    f"ON CONFLICT ({', '.join(self.key_columns)}) DO NOTHING",
                 )
-                counts["added"] = cursor.rowcount
                 counts["deleted"] = 0
                 if do_delete:
                     self._guard_mass_delete(cursor, delete_where)
-                    cursor.execute(f"DELETE FROM {table} t WHERE {delete_where}", [system])
-                    counts["deleted"] = cursor.rowcount
+                    counts["deleted"] = self._record_changes(
+                        cursor, "D", f"DELETE FROM {table} t WHERE {delete_where}", [system]
+                    )
                 self._resolve_problems(cursor)
             counts["unchanged"] = staged - counts["added"] - counts["updated"] + self.unchanged_skipped
             cursor.execute(f"DROP TABLE {stg}")
         if progress:
             progress(f"{self.target.name}: applied", staged, staged)
         return counts
+
+    def _record_changes(self, cursor, op: str, statement: str, params: list | None = None) -> int:
+        """Run one merge statement and keep the keys it touched (``etl_changedkey``): re-checks and tile
+        re-seeding start from them. Returns the number of rows changed."""
+        key_expr = self.key_expr
+        cursor.execute(
+            f"WITH changed AS ({statement} RETURNING t.id, {key_expr} AS key) "
+            "INSERT INTO etl_changedkey (run_id, target, key, op, record_id) "
+            "SELECT %s, %s, key, %s, id FROM changed",
+            [*(params or []), self.run.pk, self.target.model, op],
+        )
+        return cursor.rowcount
 
     def _guard_mass_delete(self, cursor, delete_where: str) -> None:
         """Refuse a full load that would delete most of a system's rows (an empty or cut-off export looks

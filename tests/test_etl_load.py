@@ -117,6 +117,42 @@ def test_changed_export_updates_adds_deletes_and_keeps_history(tmp_path):
     assert history["U"].data["zl"] == "渝中区民权路1号" and history["U"].changed_by_run == run.pk
     assert history["D"].data["zddm"] == removed["ZDDM"] and history["D"].changed_by_run == run.pk
     assert run.changed_extent is not None and run.changed_extent.contains(parcel.geom.centroid)
+    changed = {(c.target, c.op, c.key) for c in run.changed_keys.all()}
+    assert {c for c in changed if c[0] == "parcel"} == {
+        ("parcel", "U", parcels[0]["ZDDM"]),
+        ("parcel", "D", removed["ZDDM"]),
+        ("parcel", "I", extra["ZDDM"]),
+    }
+    building = Building.objects.get(zddm=extra["ZDDM"])
+    assert ("building", "I", f"{building.bdcdyh}/{building.zrzh}") in changed
+    deleted = run.changed_keys.get(target="parcel", op="D")
+    assert ParcelHistory.objects.get(record_id=deleted.record_id, op="D").changed_by_run == run.pk
+
+
+def test_a_committed_load_is_announced_with_its_changes(registration, django_capture_on_commit_callbacks):
+    from etl.signals import load_completed
+
+    folder, _, _ = registration
+    heard = []
+
+    def receiver(sender, run, **kwargs):
+        heard.append((run.pk, run.changed_keys.count()))
+
+    def failing(sender, run, **kwargs):
+        raise RuntimeError("a receiver that breaks does not fail the load")
+
+    load_completed.connect(receiver)
+    load_completed.connect(failing)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            run_load("registration", folder, dry_run=True)  # a dry run changes nothing: nothing to announce
+            run = run_load("registration", folder)
+    finally:
+        load_completed.disconnect(receiver)
+        load_completed.disconnect(failing)
+    assert heard == [(run.pk, 10)]
+    run.refresh_from_db()
+    assert run.status == "completed"
 
 
 def test_rejected_row_is_kept_when_the_corrected_file_arrives_it_is_resolved(tmp_path):
