@@ -97,7 +97,10 @@ class ChangedKey(models.Model):
         UPDATE = "U", "更新 update"
         DELETE = "D", "删除 delete"
 
-    run = models.ForeignKey(LoadRun, on_delete=models.CASCADE, related_name="changed_keys")
+    # no database FK: its deferred check at commit would cost a lookup per changed row of a large load
+    run = models.ForeignKey(
+        LoadRun, on_delete=models.CASCADE, related_name="changed_keys", db_constraint=False
+    )
     target = models.CharField("目标 parcel|building|permit|landsupply", max_length=16)
     key = models.CharField("业务键 natural key ('/'-joined for compound keys)", max_length=200)
     op = models.CharField(max_length=1, choices=Op.choices)

@@ -7,10 +7,13 @@ re-loading an unchanged export writes nothing.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
+from itertools import repeat
 from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
 import shapely
 from django.contrib.gis.geos import GEOSGeometry
 from django.db import connection
@@ -18,7 +21,7 @@ from django.utils import timezone
 
 from etl.errors import EtlError
 from etl.models import Problem
-from etl.transforms import FieldProblem
+from etl.transforms import FieldProblem, factorize
 from layers.geodesy import gcj02_to_wgs84
 from layers.models import LINEAGE_FIELDS
 
@@ -44,9 +47,53 @@ def _ewkb_hex(geoms: np.ndarray) -> np.ndarray:
     return shapely.to_wkb(shapely.set_srid(geoms, 4490), hex=True, include_srid=True)
 
 
-def _columns(result: TargetResult) -> list[tuple[str, str]]:
-    model = result.target.model_class
-    return [(spec.target, model._meta.get_field(spec.target).column) for spec in result.target.fields]
+COPY_BLOCK = 20_000  # rows per COPY write: bounded memory, few calls
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def copy_value(value: object, blank_null: bool = False) -> str:
+    """One value in PostgreSQL's COPY text format (``\\N`` is NULL; ``''`` for NOT NULL text columns)."""
+    if value is None:
+        return "" if blank_null else "\\N"
+    if isinstance(value, str):
+        return value.translate(_COPY_ESCAPES)
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    if isinstance(value, dt.date | dt.datetime):
+        return value.isoformat()
+    return str(value)
+
+
+def copy_text(values: np.ndarray, blank_null: bool = False) -> np.ndarray:
+    """A column as COPY text, formatted once per distinct value."""
+    codes, distinct = factorize(values)
+    text = np.empty(len(distinct), dtype=object)
+    for j, value in enumerate(distinct):
+        text[j] = copy_value(value, blank_null)
+    return text[codes]
+
+
+_HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+
+
+def row_hashes(columns: list[np.ndarray], n: int, salt: bytes) -> np.ndarray:
+    """A 128-bit digest per row (32 hex characters) of its raw values, vectorised.
+
+    Each column is hashed in C (pandas' keyed SipHash) and folded into two 64-bit lanes keyed by ``salt``
+    (mapping version and code lists): changing any one value changes the digest, and a new mapping or code
+    list changes every digest. Digests are compared only with earlier loads of the same system; a pandas
+    upgrade that hashed differently would re-validate everything once, never skip a changed row.
+    """
+    keys = hashlib.md5(salt, usedforsecurity=False).hexdigest()
+    raw = np.empty((n, 16), dtype=np.uint8)
+    for lane, key in enumerate((keys[:16], keys[16:])):
+        h = np.zeros(n, dtype=np.uint64)
+        for column in columns:
+            h = (h ^ pd.util.hash_array(column, hash_key=key, categorize=False)) * np.uint64(0x100000001B3)
+        raw[:, lane * 8 : lane * 8 + 8] = h.astype(">u8").view(np.uint8).reshape(n, 8)
+    text = np.empty((n, 32), dtype=np.uint8)
+    text[:, 0::2], text[:, 1::2] = _HEX[raw >> 4], _HEX[raw & 15]
+    return text.view("S32").ravel().astype("U32").astype(object)
 
 
 def _insert_defaults(model, mapped: set[str]) -> dict[str, object]:
@@ -130,15 +177,9 @@ class Stager:
         in the file is only skipped once.
         """
         columns = [table.data[c] for c in self.sources if c in table.data]
-        geometry = table.geometry_wkb if table.geometry_wkb is not None else [None] * len(table)
-        hashes = np.empty(len(table), dtype=object)
-        salt = self.salt
-        for i, (values, wkb) in enumerate(zip(zip(*columns, strict=True), geometry, strict=True)):
-            digest = hashlib.md5(salt, usedforsecurity=False)
-            digest.update(repr(values).encode())
-            if wkb is not None:
-                digest.update(wkb)
-            hashes[i] = digest.hexdigest()
+        if table.geometry_wkb is not None:
+            columns.append(table.geometry_wkb)
+        hashes = row_hashes(columns, len(table), self.salt)
         table.row_hashes = hashes
         key_expr = self.key_expr
         with connection.cursor() as cursor:
@@ -150,8 +191,10 @@ class Stager:
             existing = {h: (row_id, key) for h, row_id, key in cursor.fetchall()}
             skip = np.zeros(len(table), dtype=bool)
             kept_ids = []
-            for i, h in enumerate(hashes):
-                if h in existing and h not in self.seen_hashes:
+            # only rows already loaded can be skipped: visit those alone (none on a first load)
+            for i in np.flatnonzero(pd.Index(hashes).isin(list(existing))) if existing else ():
+                h = hashes[i]
+                if h not in self.seen_hashes:
                     row_id, key = existing[h]
                     if key in seen_keys:
                         continue  # an earlier row of the file now holds this key: process normally
@@ -169,38 +212,38 @@ class Stager:
         return table.subset(~skip) if skipped else table
 
     def add(self, result: TargetResult) -> None:
+        """COPY the accepted rows of a chunk into the staging table and store its problems.
+
+        The COPY text is built column by column (each distinct value formatted once) and the lineage that is
+        the same for every row of the load is one pre-formatted suffix: no per-row Python formatting.
+        """
         idx = np.flatnonzero(result.accepted)
-        geoms = result.geoms[idx]
-        ewkb = _ewkb_hex(geoms)
         run, mapping, table = self.run, self.mapping, result.table
-        layer = table.layer or ""
-        value_columns = [result.columns[name] for name in self.names]
-        default_values = tuple(self.defaults.values())
-        rows = table.rows
-        row_hashes = table.row_hashes
+        constants = {
+            "src_system": mapping.system,
+            "src_file": table.display_name,
+            "src_checksum": run.checksum,
+            "src_layer": table.layer or "",
+            "load_run": run.pk,
+            "mapping_version": mapping.version_tag,
+            "loaded_at": self.now,
+            **self.defaults,
+        }
+        varying = [
+            copy_text(result.columns[name][idx], blank)
+            for name, blank in zip(self.names, self.blank_text, strict=True)
+        ]
+        varying.append(_ewkb_hex(result.geoms[idx]))
+        varying.append(table.rows[idx].astype(str))
+        varying.append(table.row_hashes[idx])
+        columns = [*self.columns, "geom", "src_row", "content_hash", *constants]
+        suffix = "\t".join(copy_value(v) for v in constants.values())
         with connection.cursor() as cursor:
-            with cursor.copy(f"COPY {self.stg} ({', '.join(self.staged_columns)}) FROM STDIN") as copy:
-                for out_i, i in enumerate(idx):
-                    values = tuple(
-                        "" if (v is None and blank) else v
-                        for v, blank in zip((col[i] for col in value_columns), self.blank_text, strict=True)
-                    )
-                    copy.write_row(
-                        (
-                            *values,
-                            ewkb[out_i],
-                            mapping.system,
-                            table.display_name,
-                            run.checksum,
-                            layer,
-                            int(rows[i]),
-                            run.pk,
-                            mapping.version_tag,
-                            self.now,
-                            row_hashes[i],
-                            *default_values,
-                        )
-                    )
+            with cursor.copy(f"COPY {self.stg} ({', '.join(columns)}) FROM STDIN") as copy:
+                for start in range(0, len(idx), COPY_BLOCK):
+                    block = [column[start : start + COPY_BLOCK] for column in varying]
+                    lines = map("\t".join, zip(*block, repeat(suffix, len(block[0])), strict=True))
+                    copy.write("\n".join(lines).encode() + b"\n")
         Problem.objects.bulk_create(problem_rows(run, result), batch_size=2000)
         self.counts["read"] += len(table)
         self.counts["rejected"] += int((~result.accepted).sum())
@@ -228,7 +271,8 @@ class Stager:
             # every helper table gets an index and statistics: with "empty" statistics the planner would
             # rescan them for every row (quadratic at a million rows)
             cursor.execute(f"CREATE INDEX ON {stg} ({', '.join(self.key_columns)})")
-            cursor.execute(f"ANALYZE {stg}")
+            # statistics of the key only: sampling the geometries would cost seconds and decide no plan
+            cursor.execute(f"ANALYZE {stg} ({', '.join(self.key_columns)})")
             with cursor.copy(f"COPY {self.rejected} (key) FROM STDIN") as copy:
                 for key in set(self.rejected_keys):
                     copy.write_row((key,))

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 import numpy as np
+import pandas as pd
 
 from etl.mapping import UNITS, FieldSpec
 
@@ -73,29 +74,17 @@ def _as_text(value: object, strip: bool) -> str | None:
     return text or None
 
 
-UNIQUE_SAMPLE = 1000
+def factorize(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(codes, distinct)`` with ``values == distinct[codes]``: one C-level hash per row (pandas).
 
-
-def _unique_map(values: np.ndarray, func) -> np.ndarray:
-    """Apply ``func`` once per distinct value; return an object array aligned with ``values``.
-
-    Factorises with a dict (one hash per row) rather than sorting: values are str, numbers, dates or None.
-    Columns whose values are nearly all distinct (codes, addresses) are mapped directly: factorising them
-    would cost a hash per row and save nothing.
+    NULLs (None, NaN) are one distinct value, ``None``, like any other: every later step sees them once.
     """
-    n = len(values)
-    if n > 4 * UNIQUE_SAMPLE:
-        sample = values[:UNIQUE_SAMPLE]
-        if len(set(sample.tolist())) > 0.9 * UNIQUE_SAMPLE:
-            return np.fromiter((func(v) for v in values), dtype=object, count=n)
-    index: dict = {}
-    inverse = np.fromiter(
-        (index.setdefault(v, len(index)) for v in values), dtype=np.int64, count=len(values)
-    )
-    results = np.empty(len(index), dtype=object)
-    for value, i in index.items():
-        results[i] = func(value)
-    return results[inverse] if len(values) else np.empty(0, dtype=object)
+    if not len(values):
+        return np.zeros(0, dtype=np.intp), np.empty(0, dtype=object)
+    codes, distinct = pd.factorize(values, use_na_sentinel=False)
+    distinct = np.asarray(distinct, dtype=object)
+    distinct[pd.isna(distinct)] = None  # pandas hands NULLs back as NaN
+    return codes, distinct
 
 
 class Classifier:
@@ -230,34 +219,22 @@ def _numeric_column(spec: FieldSpec, raw: np.ndarray, label: str) -> tuple[np.nd
     return out, problems
 
 
-def transform_field(
-    spec: FieldSpec, table_data: dict[str, np.ndarray], n: int, lookups: Lookups, validators: dict
-) -> tuple[np.ndarray, list[FieldProblem]]:
-    """Compute one target column; returns the values (object array, None = NULL) and the problems."""
-    problems: list[FieldProblem] = []
-    field_label = "+".join(spec.sources) or spec.target
-    raw = table_data[spec.sources[0]] if spec.sources and not spec.template else None
-    if (
-        raw is not None
-        and raw.dtype.kind in "fiu"
-        and spec.type in ("int", "decimal")
-        and not (spec.classified or spec.validate)
-    ):
-        return _numeric_column(spec, raw, field_label)
-    if spec.value is not None and not spec.sources and not spec.template:
-        values = np.full(n, spec.value, dtype=object)
-    elif spec.template:
-        parts = {name: table_data[name] for name in spec.sources}
-        values = np.empty(n, dtype=object)
-        for i in range(n):
-            pieces = {name: (_as_text(col[i], spec.strip) or "") for name, col in parts.items()}
-            text = spec.template.format(**pieces).strip()
-            values[i] = text or None
-    else:
-        raw = table_data[spec.sources[0]]
-        values = _unique_map(raw, lambda v: _as_text(v, spec.strip))
+# a problem found on a distinct value, before it is expanded to every row holding that value:
+# (rule, field, message_zh, message_en, expected, actual, severity)
+Found = dict[int, list[tuple[str, str, str, str, str, str, str]]]
 
-    # type casting, once per distinct value
+
+def _expand(codes: np.ndarray, n_distinct: int, found: Found) -> list[FieldProblem]:
+    """One FieldProblem per row whose distinct value had a problem (in row order)."""
+    if not found:
+        return []
+    bad = np.zeros(n_distinct, dtype=bool)
+    bad[list(found)] = True
+    return [FieldProblem(int(i), *t) for i in np.flatnonzero(bad[codes]) for t in found[codes[i]]]
+
+
+def _caster(spec: FieldSpec):
+    """A function value → ("ok", cast value) or ("bad", value) for the field's type."""
     if spec.type == "date":
 
         def cast(v):
@@ -265,7 +242,9 @@ def transform_field(
                 return ("ok", parse_date(v))
             except (ValueError, TypeError):
                 return ("bad", v)
-    elif spec.type in ("int", "decimal"):
+
+        return cast
+    if spec.type in ("int", "decimal"):
         factor = Decimal(str(UNITS[spec.unit])) if spec.unit else None
 
         def cast(v):
@@ -285,139 +264,186 @@ def transform_field(
                     return ("bad", v)
                 return ("ok", int(number))
             return ("ok", number)
+
+        return cast
+    return lambda v: ("ok", v)
+
+
+def _unmapped(spec: FieldSpec, label: str, rule: str, value: object, detail: str):
+    """(value to keep, problem) for a code the classifier could not map, following the mapping's policy."""
+    policy, actual = spec.unmapped, str(value)
+    if rule == "code_ambiguous" or policy == "reject":
+        return None, (
+            rule,
+            label,
+            f"字段「{label}」的代码「{actual}」无法对应标准代码：{detail}。请在代码对照表中补充对应关系后重跑",
+            f"field '{label}': code '{actual}' cannot be mapped: {detail}. Add it to the "
+            "crosswalk and re-run the rejected rows",
+            spec.codelist or spec.crosswalk or "table",
+            actual,
+            "error",
+        )
+    if policy == "null":
+        return None, (
+            rule,
+            label,
+            f"代码「{actual}」无对应，已置空",
+            f"code '{actual}' unmapped: set to NULL",
+            "",
+            actual,
+            "warning",
+        )
+    if policy == "value":
+        return spec.unmapped_value, (
+            rule,
+            label,
+            f"代码「{actual}」无对应，已设为{spec.unmapped_value}",
+            f"code '{actual}' unmapped: set to {spec.unmapped_value}",
+            "",
+            actual,
+            "warning",
+        )
+    return value, (  # keep
+        rule,
+        label,
+        f"代码「{actual}」不在代码表中，原值保留",
+        f"code '{actual}' not in the code list: kept as is",
+        "",
+        actual,
+        "warning",
+    )
+
+
+def transform_field(
+    spec: FieldSpec, table_data: dict[str, np.ndarray], n: int, lookups: Lookups, validators: dict
+) -> tuple[np.ndarray, list[FieldProblem]]:
+    """Compute one target column; returns the values (object array, None = NULL) and the problems.
+
+    Every step (cast, classification, validation, length) runs once per *distinct* source value; only the
+    final column and the problems of bad values are expanded to rows.
+    """
+    field_label = "+".join(spec.sources) or spec.target
+    raw = table_data[spec.sources[0]] if spec.sources and not spec.template else None
+    if (
+        raw is not None
+        and raw.dtype.kind in "fiu"
+        and spec.type in ("int", "decimal")
+        and not (spec.classified or spec.validate)
+    ):
+        return _numeric_column(spec, raw, field_label)
+    if spec.value is not None and not spec.sources and not spec.template:
+        codes, vals = np.zeros(n, dtype=np.intp), np.array([spec.value] if n else [], dtype=object)
+    elif spec.template:
+        parts = {name: table_data[name] for name in spec.sources}
+        values = np.empty(n, dtype=object)
+        for i in range(n):
+            pieces = {name: (_as_text(col[i], spec.strip) or "") for name, col in parts.items()}
+            text = spec.template.format(**pieces).strip()
+            values[i] = text or None
+        codes, vals = factorize(values)
     else:
+        codes, vals = factorize(raw)
+        for j, v in enumerate(vals):
+            vals[j] = _as_text(v, spec.strip)
+    stages: list[Found] = []
+    errored = np.zeros(len(vals), dtype=bool)
 
-        def cast(v):
-            return ("ok", v)
-
-    cast_results = _unique_map(values, cast)
-    out = np.empty(n, dtype=object)
-    for i in range(n):
-        status, value = cast_results[i]
+    cast = _caster(spec)
+    found: Found = {}
+    kind = {"date": "日期", "int": "整数", "decimal": "数值"}.get(spec.type, "")
+    for j, v in enumerate(vals):
+        status, value = cast(v)
         if status == "bad":
-            kind = {"date": "日期", "int": "整数", "decimal": "数值"}[spec.type]
-            problems.append(
-                FieldProblem(
-                    i,
+            found[j] = [
+                (
                     "type_invalid" if spec.type != "date" else "date_invalid",
                     field_label,
                     f"字段「{field_label}」的值「{value}」不是有效的{kind}",
                     f"field '{field_label}': '{value}' is not a valid {spec.type}",
-                    expected=spec.type,
-                    actual=str(value),
+                    spec.type,
+                    str(value),
+                    "error",
                 )
-            )
-            out[i] = None
-        else:
-            out[i] = value
+            ]
+            errored[j] = True
+            value = None
+        vals[j] = value
+    stages.append(found)
 
     if spec.classified:
         classifier = Classifier(spec, lookups)
-        classified = _unique_map(out, lambda v: None if v is None else classifier(str(v)))
-        for i in range(n):
-            if out[i] is None:
+        found = {}
+        for j, v in enumerate(vals):
+            if v is None:
                 continue
-            code, rule, detail = classified[i]
+            code, rule, detail = classifier(str(v))
             if rule is None:
-                out[i] = code
+                vals[j] = code
                 continue
-            actual = str(out[i])
-            policy = spec.unmapped
-            if rule == "code_ambiguous" or policy == "reject":
-                problems.append(
-                    FieldProblem(
-                        i,
-                        rule,
-                        field_label,
-                        f"字段「{field_label}」的代码「{actual}」无法对应标准代码：{detail}。请在代码对照表中补充对应关系后重跑",
-                        f"field '{field_label}': code '{actual}' cannot be mapped: {detail}. Add it to the "
-                        "crosswalk and re-run the rejected rows",
-                        expected=spec.codelist or spec.crosswalk or "table",
-                        actual=actual,
-                    )
-                )
-                out[i] = None
-            elif policy == "null":
-                problems.append(
-                    FieldProblem(
-                        i,
-                        rule,
-                        field_label,
-                        f"代码「{actual}」无对应，已置空",
-                        f"code '{actual}' unmapped: set to NULL",
-                        actual=actual,
-                        severity="warning",
-                    )
-                )
-                out[i] = None
-            elif policy == "value":
-                problems.append(
-                    FieldProblem(
-                        i,
-                        rule,
-                        field_label,
-                        f"代码「{actual}」无对应，已设为{spec.unmapped_value}",
-                        f"code '{actual}' unmapped: set to {spec.unmapped_value}",
-                        actual=actual,
-                        severity="warning",
-                    )
-                )
-                out[i] = spec.unmapped_value
-            else:  # keep
-                problems.append(
-                    FieldProblem(
-                        i,
-                        rule,
-                        field_label,
-                        f"代码「{actual}」不在代码表中，原值保留",
-                        f"code '{actual}' not in the code list: kept as is",
-                        actual=actual,
-                        severity="warning",
-                    )
-                )
+            vals[j], problem = _unmapped(spec, field_label, rule, v, detail)
+            found[j] = [problem]
+            errored[j] |= problem[-1] == "error"
+        stages.append(found)
 
     if spec.validate:
         validate = validators[spec.validate]
-        checked = _unique_map(out, lambda v: None if v is None else validate(str(v)))
-        for i in range(n):
-            for p in checked[i] or ():
-                problems.append(
-                    FieldProblem(
-                        i,
+        found = {}
+        for j, v in enumerate(vals):
+            if v is None:
+                continue
+            checked = validate(str(v))
+            if checked:
+                found[j] = [
+                    (
                         f"{spec.validate}_{p.code}",
                         field_label,
                         p.message_zh,
                         p.message_en,
-                        actual=str(out[i]),
-                        severity=p.severity,
+                        "",
+                        str(v),
+                        p.severity,
                     )
-                )
+                    for p in checked
+                ]
+                errored[j] |= any(p.severity == "error" for p in checked)
+        stages.append(found)
+
     if spec.max_length and spec.type == "str":
-        for i in range(n):
-            if out[i] is not None and len(str(out[i])) > spec.max_length:
-                problems.append(
-                    FieldProblem(
-                        i,
+        found = {}
+        for j, v in enumerate(vals):
+            if v is not None and len(str(v)) > spec.max_length:
+                found[j] = [
+                    (
                         "too_long",
                         field_label,
-                        f"字段「{field_label}」超过{spec.max_length}个字符（{len(str(out[i]))}）",
+                        f"字段「{field_label}」超过{spec.max_length}个字符（{len(str(v))}）",
                         f"field '{field_label}' is longer than {spec.max_length} characters",
-                        expected=f"<= {spec.max_length}",
-                        actual=str(out[i])[:80],
+                        f"<= {spec.max_length}",
+                        str(v)[:80],
+                        "error",
                     )
-                )
-                out[i] = None
+                ]
+                errored[j] = True
+                vals[j] = None
+        stages.append(found)
+
     if spec.required:
-        errored = {p.index for p in problems if p.severity == "error"}
-        for i in range(n):
-            if out[i] is None and i not in errored:
-                problems.append(
-                    FieldProblem(
-                        i,
-                        "required_missing",
-                        field_label,
-                        f"必填字段「{field_label}」为空",
-                        f"required field '{field_label}' is empty",
-                    )
+        found = {
+            j: [
+                (
+                    "required_missing",
+                    field_label,
+                    f"必填字段「{field_label}」为空",
+                    f"required field '{field_label}' is empty",
+                    "",
+                    "",
+                    "error",
                 )
-    return out, problems
+            ]
+            for j, v in enumerate(vals)
+            if v is None and not errored[j]
+        }
+        stages.append(found)
+
+    problems = [p for found in stages for p in _expand(codes, len(vals), found)]
+    return vals[codes], problems

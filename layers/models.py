@@ -23,7 +23,7 @@ class Lineage(models.Model):
     """Where a unified row came from. ``load_run`` is the id of ``etl.LoadRun`` (kept as a plain integer:
     the schema app imports no other app of ours)."""
 
-    src_system = models.CharField("来源系统 source system", max_length=32, db_index=True)
+    src_system = models.CharField("来源系统 source system", max_length=32)
     src_file = models.CharField("来源文件 source file", max_length=500, blank=True)
     src_checksum = models.CharField("文件校验和 file SHA-256", max_length=64, blank=True)
     src_layer = models.CharField("来源图层 source layer", max_length=200, blank=True)
@@ -37,6 +37,10 @@ class Lineage(models.Model):
 
     class Meta:
         abstract = True
+        # Plain btree indexes declared here rather than ``db_index=True``: on PostgreSQL Django adds a second
+        # ``varchar_pattern_ops`` index to every indexed or unique CharField (for LIKE), which nothing here
+        # uses and every load pays for. Natural keys are UniqueConstraints for the same reason.
+        indexes = [models.Index(fields=["src_system"], name="%(class)s_src_system")]
 
 
 # The lineage columns in definition order (the ETL stages them in this order).
@@ -52,9 +56,9 @@ class Parcel(Lineage):
         PENDING = "pending", "临时"
 
     bsm = models.BigIntegerField("标识码 BSM", null=True, blank=True, db_column="bsm")
-    zddm = models.CharField("宗地代码 ZDDM", max_length=19, unique=True, db_column="zddm")
+    zddm = models.CharField("宗地代码 ZDDM", max_length=19, db_column="zddm")
     bdcdyh = models.CharField("不动产单元号 BDCDYH", max_length=28, blank=True, db_column="bdcdyh")
-    county_code = models.CharField("区县代码 QXDM", max_length=6, db_index=True, db_column="qxdm")
+    county_code = models.CharField("区县代码 QXDM", max_length=6, db_column="qxdm")
     address = models.CharField("坐落 ZL", max_length=300, blank=True, db_column="zl")
     declared_area = models.DecimalField(
         "宗地面积(m²) ZDMJ", max_digits=14, decimal_places=2, null=True, blank=True, db_column="zdmj"
@@ -81,10 +85,12 @@ class Parcel(Lineage):
     remarks = models.TextField("备注 BZ", blank=True, db_column="bz")
     geom = models.MultiPolygonField("宗地范围 geometry", srid=SRID)
 
-    class Meta:
+    class Meta(Lineage.Meta):
         verbose_name = "宗地 parcel"
         verbose_name_plural = "宗地 parcels"
+        indexes = [*Lineage.Meta.indexes, models.Index(fields=["county_code"], name="parcel_qxdm")]
         constraints = [
+            models.UniqueConstraint(fields=["zddm"], name="parcel_natural_key"),
             models.CheckConstraint(condition=models.Q(declared_area__gte=0), name="parcel_area_not_negative"),
         ]
 
@@ -98,7 +104,7 @@ class Building(Lineage):
 
     bsm = models.BigIntegerField("标识码 BSM", null=True, blank=True, db_column="bsm")
     bdcdyh = models.CharField("不动产单元号 BDCDYH", max_length=28, db_column="bdcdyh")
-    zddm = models.CharField("宗地代码 ZDDM", max_length=19, blank=True, db_index=True, db_column="zddm")
+    zddm = models.CharField("宗地代码 ZDDM", max_length=19, blank=True, db_column="zddm")
     zrzh = models.CharField("自然幢号 ZRZH", max_length=24, db_column="zrzh")
     project_name = models.CharField("项目名称 XMMC", max_length=300, blank=True, db_column="xmmc")
     name = models.CharField("建筑物名称 JZWMC", max_length=300, blank=True, db_column="jzwmc")
@@ -123,9 +129,10 @@ class Building(Lineage):
     units = models.IntegerField("总套数 ZTS", null=True, blank=True, db_column="zts")
     geom = models.MultiPolygonField("幢轮廓 footprint", srid=SRID)
 
-    class Meta:
+    class Meta(Lineage.Meta):
         verbose_name = "自然幢 building"
         verbose_name_plural = "自然幢 buildings"
+        indexes = [*Lineage.Meta.indexes, models.Index(fields=["zddm"], name="building_zddm")]
         constraints = [
             models.UniqueConstraint(fields=["bdcdyh", "zrzh"], name="building_natural_key"),
         ]
@@ -141,7 +148,7 @@ class PlanningPermit(Lineage):
         LAND = "land", "建设用地规划许可证"
         WORKS = "works", "建设工程规划许可证"
 
-    permit_no = models.CharField("许可证号", max_length=64, unique=True)
+    permit_no = models.CharField("许可证号", max_length=64)
     kind = models.CharField("证件类型", max_length=8, choices=Kind.choices)
     project_name = models.CharField("项目名称", max_length=300, blank=True)
     developer = models.CharField("建设单位", max_length=300, blank=True)
@@ -151,9 +158,10 @@ class PlanningPermit(Lineage):
     issued_on = models.DateField("发证日期", null=True, blank=True)
     geom = models.MultiPolygonField("用地红线 red line", srid=SRID)
 
-    class Meta:
+    class Meta(Lineage.Meta):
         verbose_name = "规划许可 planning permit"
         verbose_name_plural = "规划许可 planning permits"
+        constraints = [models.UniqueConstraint(fields=["permit_no"], name="permit_natural_key")]
 
     def __str__(self) -> str:
         return self.permit_no
@@ -167,13 +175,13 @@ class LandSupply(Lineage):
         ALLOCATION = "allocation", "划拨"
         LEASE = "lease", "租赁"
 
-    contract_no = models.CharField("合同编号/划拨决定书号", max_length=100, unique=True)
+    contract_no = models.CharField("合同编号/划拨决定书号", max_length=100)
     method = models.CharField("供地方式", max_length=16, choices=Method.choices)
-    zddm = models.CharField("宗地代码 ZDDM", max_length=19, blank=True, db_index=True)
+    zddm = models.CharField("宗地代码 ZDDM", max_length=19, blank=True)
     project_name = models.CharField("项目名称", max_length=300, blank=True)
     grantee = models.CharField("受让人/用地单位", max_length=300, blank=True)
     address = models.CharField("坐落", max_length=300, blank=True)
-    county_code = models.CharField("区县代码", max_length=6, blank=True, db_index=True)
+    county_code = models.CharField("区县代码", max_length=6, blank=True)
     land_use = models.CharField("土地用途 (GB/T 21010-2017)", max_length=8, blank=True)
     area = models.DecimalField("供地面积(m²)", max_digits=14, decimal_places=2, null=True, blank=True)
     price_wan = models.DecimalField("成交价款(万元)", max_digits=16, decimal_places=2, null=True, blank=True)
@@ -190,9 +198,15 @@ class LandSupply(Lineage):
     )
     geom = models.MultiPolygonField("供地范围 parcel polygon", srid=SRID)
 
-    class Meta:
+    class Meta(Lineage.Meta):
         verbose_name = "土地供应 land supply"
         verbose_name_plural = "土地供应 land supply"
+        indexes = [
+            *Lineage.Meta.indexes,
+            models.Index(fields=["zddm"], name="landsupply_zddm"),
+            models.Index(fields=["county_code"], name="landsupply_county"),
+        ]
+        constraints = [models.UniqueConstraint(fields=["contract_no"], name="landsupply_natural_key")]
 
     def __str__(self) -> str:
         return self.contract_no

@@ -7,7 +7,8 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from etl.transforms import UNIQUE_SAMPLE, _unique_map, parse_date
+from etl.mapping import FieldSpec
+from etl.transforms import factorize, parse_date, transform_field
 
 
 @pytest.mark.parametrize(
@@ -36,18 +37,54 @@ def test_impossible_dates_are_refused(text):
         parse_date(text)
 
 
-@pytest.mark.parametrize("n_distinct", [3, 10 * UNIQUE_SAMPLE])
-def test_unique_map_calls_once_per_distinct_value_or_maps_directly(n_distinct):
-    values = np.array([f"v{i % n_distinct}" for i in range(10 * UNIQUE_SAMPLE)] + [None], dtype=object)
+def test_factorize_keeps_nulls_as_one_distinct_value_and_rebuilds_the_column():
+    values = np.array(["a", None, "b", "a", float("nan"), "b", None, "某"], dtype=object)
+    codes, distinct = factorize(values)
+    assert len(distinct) == 4 and distinct.dtype == object  # a, NULL, b, 某
+    assert distinct[codes].tolist() == ["a", None, "b", "a", None, "b", None, "某"]
+    codes, distinct = factorize(np.array([], dtype=object))
+    assert len(codes) == 0 and len(distinct) == 0
+
+
+def test_transform_runs_each_step_once_per_distinct_value():
+    from types import SimpleNamespace
+
     calls = []
 
-    def func(v):
-        calls.append(v)
-        return ("ok", v)
+    def validator(value):
+        calls.append(value)
+        return (
+            [SimpleNamespace(code="bad", message_zh="坏", message_en="bad", severity="error")]
+            if value == "x"
+            else []
+        )
 
-    out = _unique_map(values, func)
-    assert out.shape == values.shape and out.dtype == object
-    assert out[0] == ("ok", "v0") and out[-1] == ("ok", None)
-    assert all(o == ("ok", v) for o, v in zip(out, values, strict=True))
-    if n_distinct == 3:
-        assert len(calls) == 4  # three values and None
+    spec = FieldSpec(target="zl", sources=("ZL",), validate="v", required=True)
+    column = np.array(["x", "y", None, "x", " y ", "y"] * 1000, dtype=object)
+    out, problems = transform_field(spec, {"ZL": column}, len(column), None, {"v": validator})
+    assert sorted(calls) == ["x", "y", "y"]  # "y" and " y " are distinct raw values, stripped alike
+    assert out[0] == "x" and out[1] == "y" and out[2] is None and out[4] == "y"
+    assert sorted({(p.rule, p.actual) for p in problems}) == [("required_missing", ""), ("v_bad", "x")]
+    assert [p.index for p in problems if p.rule == "v_bad"] == sorted(
+        [*range(0, 6000, 6), *range(3, 6000, 6)]
+    )
+
+
+def test_row_hashes_change_with_any_value_and_with_the_salt():
+    from etl.staging import row_hashes
+
+    text = np.array(["a", "b", None, "a"], dtype=object)
+    numbers = np.array([1.0, 2.0, np.nan, 1.0])
+    wkb = np.array([b"\x01", b"\x02", b"\x03", b"\x01"], dtype=object)
+    hashes = row_hashes([text, numbers, wkb], 4, b"mapping@1|codes")
+    assert all(isinstance(h, str) and len(h) == 32 for h in hashes)
+    assert hashes[0] == hashes[3] and len(set(hashes[:3])) == 3  # same values, same digest; else different
+    changed = row_hashes([text, np.array([1.0, 2.0, np.nan, 1.5]), wkb], 4, b"mapping@1|codes")
+    assert changed[:3].tolist() == hashes[:3].tolist() and changed[3] != hashes[3]
+    swapped = row_hashes([numbers, text, wkb], 4, b"mapping@1|codes")  # column order matters
+    assert swapped[0] != hashes[0]
+    assert row_hashes([text, numbers, wkb], 4, b"mapping@2|codes")[0] != hashes[0]
+    assert (
+        row_hashes([], 2, b"x").tolist() == row_hashes([], 2, b"x").tolist()
+        and len(row_hashes([], 2, b"x")) == 2
+    )
