@@ -93,9 +93,10 @@ def check_schema(target: TargetSpec, table: SourceTable) -> tuple[list[str], lis
 
 def make_validators() -> dict:
     counties = county_table()
+    cache: dict = {}  # parcel-code prefixes already checked, shared by both validators (same counties)
     return {
-        "zddm": lambda v: validate_zddm(v, counties=counties),
-        "bdcdyh": lambda v: validate_bdcdyh(v, counties=counties),
+        "zddm": lambda v: validate_zddm(v, counties=counties, cache=cache),
+        "bdcdyh": lambda v: validate_bdcdyh(v, counties=counties, cache=cache),
     }
 
 

@@ -67,6 +67,13 @@ def copy_value(value: object, blank_null: bool = False) -> str:
 def copy_text(values: np.ndarray, blank_null: bool = False) -> np.ndarray:
     """A column as COPY text, formatted once per distinct value."""
     codes, distinct = factorize(values)
+    if pd.api.types.infer_dtype(distinct, skipna=True) == "string":
+        nulls = pd.isna(distinct)
+        joined = "".join(distinct[~nulls])
+        if not any(c in joined for c in "\\\t\n\r"):  # nothing to escape: the text is the value
+            text = distinct.copy()
+            text[nulls] = copy_value(None, blank_null)
+            return text[codes]
     text = np.empty(len(distinct), dtype=object)
     for j, value in enumerate(distinct):
         text[j] = copy_value(value, blank_null)
@@ -162,6 +169,22 @@ class Stager:
                 f"CREATE TEMP TABLE {self.stg} ON COMMIT DROP AS "
                 f"SELECT {', '.join(self.staged_columns)} FROM {self.table} WITH NO DATA"
             )
+            self.direct = not dry_run and self._empty_and_locked(cursor)
+        self.copied = 0
+
+    def _empty_and_locked(self, cursor) -> bool:
+        """Whether the unified table is empty, and then locked against other writers until commit.
+
+        Loading into an empty table (a system's first load) cannot conflict, update or delete anything, so
+        rows are COPYed straight into it instead of being staged and merged: the same data, written once.
+        Readers are not blocked; another load into this table waits for the commit.
+        """
+        cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {self.table})")
+        if cursor.fetchone()[0]:
+            return False
+        cursor.execute(f"LOCK TABLE {self.table} IN SHARE ROW EXCLUSIVE MODE")
+        cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {self.table})")  # a writer may have won the race
+        return not cursor.fetchone()[0]
 
     @property
     def key_expr(self) -> str:
@@ -228,6 +251,7 @@ class Stager:
             "mapping_version": mapping.version_tag,
             "loaded_at": self.now,
             **self.defaults,
+            **({"version": 1} if self.direct else {}),
         }
         varying = [
             copy_text(result.columns[name][idx], blank)
@@ -239,11 +263,13 @@ class Stager:
         columns = [*self.columns, "geom", "src_row", "content_hash", *constants]
         suffix = "\t".join(copy_value(v) for v in constants.values())
         with connection.cursor() as cursor:
-            with cursor.copy(f"COPY {self.stg} ({', '.join(columns)}) FROM STDIN") as copy:
+            into = self.table if self.direct else self.stg
+            with cursor.copy(f"COPY {into} ({', '.join(columns)}) FROM STDIN") as copy:
                 for start in range(0, len(idx), COPY_BLOCK):
                     block = [column[start : start + COPY_BLOCK] for column in varying]
                     lines = map("\t".join, zip(*block, repeat(suffix, len(block[0])), strict=True))
                     copy.write("\n".join(lines).encode() + b"\n")
+        self.copied += len(idx)
         Problem.objects.bulk_create(problem_rows(run, result), batch_size=2000)
         self.counts["read"] += len(table)
         self.counts["rejected"] += int((~result.accepted).sum())
@@ -267,6 +293,8 @@ class Stager:
         )
         do_delete = self.target.mode == "full" and not self.incremental
         counts = dict(self.counts)
+        if self.direct:
+            return self._finish_direct(counts, progress)
         with connection.cursor() as cursor:
             # every helper table gets an index and statistics: with "empty" statistics the planner would
             # rescan them for every row (quadratic at a million rows)
@@ -332,6 +360,21 @@ class Stager:
             progress(f"{self.target.name}: applied", staged, staged)
         return counts
 
+    def _finish_direct(self, counts: dict, progress) -> dict:
+        """The table was empty: every row in it is this run's, added."""
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO etl_changedkey (run_id, target, key, op, record_id) "
+                f"SELECT %s, %s, {self.key_expr}, 'I', t.id FROM {self.table} t",
+                [self.run.pk, self.target.model],
+            )
+            counts.update(added=cursor.rowcount, updated=0, deleted=0, unchanged=self.unchanged_skipped)
+            self._resolve_problems(cursor, accepted=self.table)
+            cursor.execute(f"DROP TABLE {self.stg}")
+        if progress:
+            progress(f"{self.target.name}: applied", self.copied, self.copied)
+        return counts
+
     def _record_changes(self, cursor, op: str, statement: str, params: list | None = None) -> int:
         """Run one merge statement and keep the keys it touched (``etl_changedkey``): re-checks and tile
         re-seeding start from them. Returns the number of rows changed."""
@@ -361,17 +404,18 @@ class Stager:
                 "If the export is really complete, run again with --allow-mass-delete."
             )
 
-    def _resolve_problems(self, cursor) -> None:
+    def _resolve_problems(self, cursor, accepted: str | None = None) -> None:
         """Mark earlier rejections resolved when this run accepted the same record (by natural key, or by
-        row number for a re-run of rejected rows)."""
+        row number for a re-run of rejected rows). ``accepted``: the table holding the accepted rows."""
         run = self.run
+        accepted = accepted or self.stg
         stg_key = "concat_ws('/', " + ", ".join(f"s.{c}::text" for c in self.key_columns) + ")"
         cursor.execute(
             f"""
             UPDATE etl_problem p SET resolved_by_id = %s FROM etl_loadrun r
             WHERE p.run_id = r.id AND r.system = %s AND r.id <> %s AND NOT r.dry_run
               AND p.severity = 'error' AND p.resolved_by_id IS NULL AND p.target = %s
-              AND p.source_id IN (SELECT {stg_key} FROM {self.stg} s)
+              AND p.source_id IN (SELECT {stg_key} FROM {accepted} s)
             """,
             [run.pk, run.system, run.pk, self.target.name],
         )
@@ -379,7 +423,7 @@ class Stager:
             cursor.execute(
                 "UPDATE etl_problem SET resolved_by_id = %s WHERE run_id = %s AND target = %s "
                 "AND severity = 'error' AND resolved_by_id IS NULL "
-                f"AND row IN (SELECT src_row FROM {self.stg})",
+                f"AND row IN (SELECT src_row FROM {accepted})",
                 [run.pk, run.only_rejected_of_id, self.target.name],
             )
 

@@ -343,15 +343,20 @@ def transform_field(
         codes, vals = factorize(values)
     else:
         codes, vals = factorize(raw)
-        for j, v in enumerate(vals):
-            vals[j] = _as_text(v, spec.strip)
+        if pd.api.types.infer_dtype(vals, skipna=True) == "string":  # the common case, without calls
+            texts = vals[~pd.isna(vals)]
+            vals[~pd.isna(vals)] = [t.strip() for t in texts] if spec.strip else texts
+            vals[vals == ""] = None
+        else:
+            for j, v in enumerate(vals):
+                vals[j] = _as_text(v, spec.strip)
     stages: list[Found] = []
     errored = np.zeros(len(vals), dtype=bool)
 
     cast = _caster(spec)
     found: Found = {}
     kind = {"date": "日期", "int": "整数", "decimal": "数值"}.get(spec.type, "")
-    for j, v in enumerate(vals):
+    for j, v in enumerate(vals) if spec.type != "str" else ():  # text needs no cast
         status, value = cast(v)
         if status == "bad":
             found[j] = [

@@ -92,8 +92,43 @@ def _problem(code: str, zh: str, en: str, severity: str = "error") -> CodeProble
     return CodeProblem(code, zh, en, severity)
 
 
-def _check_parcel_part(value: str, counties: Mapping[str, County]) -> list[CodeProblem]:
-    """Positions 1-19, shared by ZDDM and the start of BDCDYH."""
+def _check_parcel_part(
+    value: str, counties: Mapping[str, County], cache: dict | None = None
+) -> list[CodeProblem]:
+    """Positions 1-19, shared by ZDDM and the start of BDCDYH.
+
+    Positions 1-14 (county, districts, ownership, right type) repeat across thousands of parcels of a
+    block: with a ``cache`` (one per load, with the same ``counties``) they are checked once per prefix.
+    """
+    prefix = value[:14]
+    known = cache.get(prefix) if cache is not None else None
+    if known is None:
+        known = tuple(_check_prefix(prefix, counties))
+        if cache is not None:
+            cache[prefix] = known
+    problems = list(known)
+    sequence = value[14:19]
+    if not (sequence.isascii() and sequence.isdigit()):
+        problems.append(
+            _problem(
+                "sequence_format",
+                f"宗地顺序号「{sequence}」应为5位数字",
+                f"parcel sequence '{sequence}' must be 5 digits",
+            )
+        )
+    elif sequence == "00000":
+        problems.append(
+            _problem(
+                "sequence_zero",
+                "宗地顺序号不能为00000（应为00001–99999）",
+                "parcel sequence 00000 is invalid (00001-99999)",
+            )
+        )
+    return problems
+
+
+def _check_prefix(value: str, counties: Mapping[str, County]) -> list[CodeProblem]:
+    """Positions 1-14 of a parcel code."""
     problems: list[CodeProblem] = []
     county = value[0:6]
     if not county.isascii() or not county.isdigit():
@@ -160,27 +195,12 @@ def _check_parcel_part(value: str, counties: Mapping[str, County]) -> list[CodeP
                 f"right type {right} exists only on collective land (J), not with ownership {ownership}",
             )
         )
-    sequence = value[14:19]
-    if not (sequence.isascii() and sequence.isdigit()):
-        problems.append(
-            _problem(
-                "sequence_format",
-                f"宗地顺序号「{sequence}」应为5位数字",
-                f"parcel sequence '{sequence}' must be 5 digits",
-            )
-        )
-    elif sequence == "00000":
-        problems.append(
-            _problem(
-                "sequence_zero",
-                "宗地顺序号不能为00000（应为00001–99999）",
-                "parcel sequence 00000 is invalid (00001-99999)",
-            )
-        )
     return problems
 
 
-def validate_zddm(value: str | None, *, counties: Mapping[str, County] | None = None) -> list[CodeProblem]:
+def validate_zddm(
+    value: str | None, *, counties: Mapping[str, County] | None = None, cache: dict | None = None
+) -> list[CodeProblem]:
     """Every reason ``value`` is not a valid 宗地代码; an empty list means valid."""
     counties = chongqing_counties() if counties is None else counties
     if value is None or value == "":
@@ -193,10 +213,12 @@ def validate_zddm(value: str | None, *, counties: Mapping[str, County] | None = 
                 f"parcel code must have 19 characters, not {len(value)}",
             )
         ]
-    return _check_parcel_part(value, counties)
+    return _check_parcel_part(value, counties, cache)
 
 
-def validate_bdcdyh(value: str | None, *, counties: Mapping[str, County] | None = None) -> list[CodeProblem]:
+def validate_bdcdyh(
+    value: str | None, *, counties: Mapping[str, County] | None = None, cache: dict | None = None
+) -> list[CodeProblem]:
     """Every reason ``value`` is not a valid 不动产单元号; an empty list means valid."""
     counties = chongqing_counties() if counties is None else counties
     if value is None or value == "":
@@ -209,7 +231,7 @@ def validate_bdcdyh(value: str | None, *, counties: Mapping[str, County] | None 
                 f"real-estate unit number must have 28 characters, not {len(value)}",
             )
         ]
-    problems = _check_parcel_part(value[:19], counties)
+    problems = _check_parcel_part(value[:19], counties, cache)
     fixture, number = value[19], value[20:28]
     if fixture not in FIXTURE_TYPES:
         problems.append(

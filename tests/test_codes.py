@@ -138,3 +138,15 @@ def test_codes_check_uses_the_database_county_list(capsys):
     Code.objects.create(codelist=CodeList.objects.get(key="gbt2260_chongqing"), code="500199", name="测试区")
     call_command("codes_check", "zddm", "500199001002GB00011")
     assert capsys.readouterr().out.strip().endswith("OK")
+
+
+def test_a_prefix_cache_gives_the_same_answers():
+    from layers.codes import validate_bdcdyh, validate_zddm
+
+    cache: dict = {}
+    values = ["500103001001GB00001", "500103001001GB00000", "500199001001GB00002", "500103001001GA00003"]
+    for value in values * 2:
+        assert validate_zddm(value, cache=cache) == validate_zddm(value)
+        unit = value + "F00010001"
+        assert validate_bdcdyh(unit, cache=cache) == validate_bdcdyh(unit)
+    assert set(cache) == {v[:14] for v in values}

@@ -274,6 +274,47 @@ def test_a_failure_inside_the_apply_leaves_the_tables_as_before(registration, tm
     assert not Problem.objects.filter(run=failed).exists()
 
 
+def test_a_failed_first_load_into_an_empty_table_leaves_it_empty(registration, monkeypatch):
+    folder, _, _ = registration
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(staging, "changed_extent", boom)  # the rows were COPYed straight into the tables
+    with pytest.raises(EtlError, match="disk full"):
+        run_load("registration", folder)
+    assert not Parcel.objects.exists() and not Building.objects.exists()
+
+
+def _loaded(model) -> list[tuple]:
+    skip = {"id", "load_run", "loaded_at", "src_checksum"}
+    names = [f.attname for f in model._meta.concrete_fields if f.attname not in skip]
+    rows = model.objects.filter(src_system="registration").order_by("id").values_list(*names)
+    return [tuple(str(v) for v in row) for row in rows]
+
+
+def test_first_load_into_an_empty_table_equals_the_staged_merge(registration):
+    """Into an empty table rows are COPYed directly; beside another system's rows they are staged and
+    merged. Both must store the same rows, problems and changed keys."""
+    folder, _, _ = registration
+    direct = run_load("registration", folder)
+    rows = _loaded(Parcel), _loaded(Building)
+    keys = sorted(direct.changed_keys.values_list("target", "key", "op"))
+    problems = sorted(direct.problems.values_list("row", "rule"))
+    direct_first_zddm = Parcel.objects.order_by("id").first().zddm
+    other = Parcel.objects.get(zddm=direct_first_zddm)
+    Parcel.objects.all().delete()
+    Building.objects.all().delete()
+    other.pk, other.zddm, other.src_system = None, "500103001001GB09999", "other"
+    other.save()
+    merged = run_load("registration", folder)
+    assert (merged.counts, merged.per_target) == (direct.counts, direct.per_target)
+    assert (_loaded(Parcel), _loaded(Building)) == rows
+    assert sorted(merged.changed_keys.values_list("target", "key", "op")) == keys
+    assert sorted(merged.problems.values_list("row", "rule")) == problems
+    assert Parcel.objects.filter(src_system="other").count() == 1
+
+
 def test_etl_run_command_json_last_line_and_exit_status(registration, capsys):
     folder, _, _ = registration
     call_command("etl_run", "registration", str(folder), "--json")

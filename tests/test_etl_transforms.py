@@ -88,3 +88,18 @@ def test_row_hashes_change_with_any_value_and_with_the_salt():
         row_hashes([], 2, b"x").tolist() == row_hashes([], 2, b"x").tolist()
         and len(row_hashes([], 2, b"x")) == 2
     )
+
+
+def test_copy_text_escapes_only_what_copy_needs():
+    import datetime as dt
+    from decimal import Decimal
+
+    from etl.staging import copy_text
+
+    plain = np.array(["渝中区", None, "渝中区", "a b"], dtype=object)
+    assert copy_text(plain).tolist() == ["渝中区", "\\N", "渝中区", "a b"]
+    assert copy_text(plain, blank_null=True).tolist() == ["渝中区", "", "渝中区", "a b"]
+    hostile = np.array(["tab\there", "back\\slash", "line\nbreak\r", None], dtype=object)
+    assert copy_text(hostile).tolist() == ["tab\\there", "back\\\\slash", "line\\nbreak\\r", "\\N"]
+    mixed = np.array([Decimal("12.50"), dt.date(2016, 3, 1), 7, True, None], dtype=object)
+    assert copy_text(mixed).tolist() == ["12.50", "2016-03-01", "7", "t", "\\N"]
