@@ -250,6 +250,17 @@ def lookup(kind: str, value: str, layers: list[Layer], out_srid: int = SRID) -> 
     return out
 
 
+def layer_extent(layer: Layer) -> tuple[float, float, float, float] | None:
+    """The layer's data extent in CGCS2000 lon/lat, or None when it has no rows."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent(src.geom) e "
+            f"FROM {layer.relation()}) x"
+        )
+        row = cursor.fetchone()
+    return None if row is None or row[0] is None else tuple(row)
+
+
 def lookup_kinds() -> list[str]:
     return sorted({kind for layer in all_layers() for kind in layer.lookups})
 

@@ -76,6 +76,8 @@ def load_served(prefix: str, folder: Path) -> Served:
     for system in ("registration", "planning", "landsupply"):
         run = run_load(system, folder / system)
         assert run.status == "completed", run.error
+    with connection.cursor() as cursor:  # the initial loads' re-seed jobs: nothing is cached yet
+        cursor.execute("DELETE FROM procrastinate_jobs WHERE queue_name = 'tiles'")
     return Served(prefix, folder)
 
 

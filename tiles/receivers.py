@@ -5,18 +5,18 @@ from __future__ import annotations
 
 import logging
 
-from tiles.services import layers_bump, layers_changed_by_run
+from tiles.services import layers_bump, layers_changed_by_run, run_extent
 
 logger = logging.getLogger(__name__)
 
 
 def on_load_completed(sender, run, **kwargs) -> None:
-    if run.changed_extent is None:
-        return
     layers = layers_changed_by_run(run)
-    if not layers:
+    extent = run_extent(run.pk)
+    if not layers or extent is None:
         return
-    layers_bump(names=[layer.name for layer in layers], extent_wkt=run.changed_extent.wkt, run_id=run.pk)
+    wkt = run.changed_extent.wkt if run.changed_extent else None
+    layers_bump(names=[layer.name for layer in layers], extent_wkt=wkt, run_id=run.pk)
     from tiles.tasks import reseed_changed_extent
 
     reseed_changed_extent.defer(run_id=run.pk, layers=[layer.name for layer in layers])

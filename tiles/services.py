@@ -32,7 +32,33 @@ def layers_bump(*, names: Iterable[str], extent_wkt: str | None = None, run_id: 
             )
 
 
+def _problem_geometries_sql() -> str:
+    return (
+        "SELECT geom FROM etl_problem "
+        "WHERE (run_id = %(run)s OR resolved_by_id = %(run)s) AND geom IS NOT NULL"
+    )
+
+
 def layers_changed_by_run(run) -> list[Layer]:
-    """Registry layers a committed load changed: those fed by a target it touched, and the quarantine."""
+    """Registry layers a committed load changed: those fed by a target it touched, and layers fed by every
+    load (the quarantine) when the run added or resolved a problem with a geometry."""
     targets = set(run.changed_keys.values_list("target", flat=True).distinct())
-    return registry.layers_for_targets(targets)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT EXISTS ({_problem_geometries_sql()})", {"run": run.pk})
+        (problems,) = cursor.fetchone()
+    return [
+        layer for layer in registry.layers_for_targets(targets) if "*" not in layer.etl_targets or problems
+    ]
+
+
+def run_extent(run_id: int) -> tuple[float, float, float, float] | None:
+    """What a run changed on the map: its changed extent (old and new rows) and its problems' geometries."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent(g) e FROM ("
+            "SELECT changed_extent g FROM etl_loadrun WHERE id = %(run)s UNION ALL "
+            f"{_problem_geometries_sql()}) x) y",
+            {"run": run_id},
+        )
+        row = cursor.fetchone()
+    return None if row is None or row[0] is None else tuple(row)

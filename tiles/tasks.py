@@ -10,10 +10,10 @@ def reseed_changed_extent(run_id: int, layers: list[str]) -> int:
     """Clean up and re-seed the raster caches of ``layers`` over the run's changed extent (old and new
     geometries, see ``etl.staging.changed_extent``); returns the number of tiles seeded. MapProxy has no
     per-feature invalidation, so the extent is the unit."""
-    from etl.models import LoadRun
     from tiles import seeding
+    from tiles.services import run_extent
 
-    run = LoadRun.objects.get(pk=run_id)
-    if run.changed_extent is None:
+    extent = run_extent(run_id)
+    if extent is None:
         return 0
-    return seeding.reseed_extent(layers, run.changed_extent.extent)
+    return seeding.reseed_extent(layers, extent)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 from urllib.parse import urlencode
 
-from django.db import connection
 from django.http import HttpResponse, JsonResponse
 from drf_spectacular.utils import extend_schema
 
@@ -49,19 +48,10 @@ def _error(exc: QueryError) -> HttpResponse:
     return _json({"code": "InvalidParameterValue", **query_error_payload(exc)}, status=400)
 
 
-def _extent(layer: registry.Layer) -> list[float] | None:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent(src.geom) e "
-            f"FROM {layer.relation()}) x"
-        )
-        row = cursor.fetchone()
-    return [round(v, 6) for v in row] if row and row[0] is not None else None
-
-
 def _collection(request, layer: registry.Layer) -> dict:
     base = request.build_absolute_uri(f"/ogc/collections/{layer.name}")
-    bbox = _extent(layer)
+    extent = features.layer_extent(layer)
+    bbox = [round(v, 6) for v in extent] if extent else None
     return {
         "id": layer.name,
         "title": layer.title_zh,
