@@ -76,3 +76,24 @@ def test_a_findings_layer_is_one_register_call_and_a_duplicate_name_is_refused()
 
 def test_the_fingerprint_changes_with_the_style():
     assert layer().fingerprint() != layer(style=Style(fill="#000000")).fingerprint()
+
+
+def test_the_generated_mapserver_and_mapproxy_configuration_is_in_step_with_the_registry(capsys):
+    from django.core.management import call_command
+
+    from tiles.management.commands.tiles_check import config_problems
+
+    assert config_problems() == []
+    call_command("tiles_check")
+    assert capsys.readouterr().out.startswith(f"OK: {len(registry.all_layers())} layers")
+    try:
+        registry.register(layer(name="findings_demo2"))
+        from tiles import mapproxy
+
+        text = (mapproxy.write_config().parent / "onemap.map").read_text()
+        assert 'NAME "findings_demo2"' in text and "SELECT 1 AS id" in text
+    finally:
+        registry.unregister("findings_demo2")
+        from tiles import mapproxy
+
+        mapproxy.write_config()

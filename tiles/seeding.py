@@ -22,6 +22,7 @@ from tiles import mapproxy
 
 logger = logging.getLogger(__name__)
 CLEAN_ONE_BY_ONE = 20_000  # tiles per level above which the whole level is dropped instead
+RESEED_MAX_PER_LEVEL = 256  # after a load, levels with more tiles over the extent render on demand
 BUFFER_DEG = 0.0005  # ≈ 50 m: strokes and labels of a changed parcel reach into neighbouring tiles
 Progress = Callable[[int, int], None]
 
@@ -57,20 +58,25 @@ def _levels(layer, levels: tuple[int, int] | None, grid) -> range:
     return range(max(low, 0), min(high, grid.levels - 1) + 1)
 
 
-def plan(layer_names, bbox_4490, levels=None) -> list[tuple]:
-    """Every (manager, coords) to render, so a progress bar knows the total before the first tile."""
+def plan(layer_names, bbox_4490, levels=None, max_per_level: int | None = None) -> list[tuple]:
+    """Every (manager, coords) to render, so a progress bar knows the total before the first tile.
+    ``max_per_level``: skip levels with more tiles than that (they render on demand instead)."""
     work = []
     for layer, grid, manager in _managers(layer_names):
         bbox = _grid_bbox(grid, bbox_4490)
         for level in _levels(layer, levels, grid):
-            _, _, coords = grid.get_affected_level_tiles(bbox, level)
+            _, (nx, ny), coords = grid.get_affected_level_tiles(bbox, level)
+            if max_per_level is not None and nx * ny > max_per_level:
+                continue
             work.append((manager, [c for c in coords if c is not None]))
     return work
 
 
-def seed(layer_names, bbox_4490, levels=None, progress: Progress | None = None) -> SeedResult:
+def seed(
+    layer_names, bbox_4490, levels=None, progress: Progress | None = None, max_per_level: int | None = None
+) -> SeedResult:
     """Render (or keep, when cached) every tile of ``layer_names`` over ``bbox_4490`` at ``levels``."""
-    work = plan(layer_names, bbox_4490, levels)
+    work = plan(layer_names, bbox_4490, levels, max_per_level)
     total = sum(len(coords) for _, coords in work)
     done, started = 0, time.monotonic()
     for manager, coords in work:
@@ -104,7 +110,7 @@ def reseed_extent(layer_names, extent_4490, progress: Progress | None = None) ->
     minx, miny, maxx, maxy = extent_4490
     bbox = (minx - BUFFER_DEG, miny - BUFFER_DEG, maxx + BUFFER_DEG, maxy + BUFFER_DEG)
     removed = clean(layer_names, bbox)
-    result = seed(layer_names, bbox, progress=progress)
+    result = seed(layer_names, bbox, progress=progress, max_per_level=RESEED_MAX_PER_LEVEL)
     logger.info(
         "re-seeded %s over %s: %d tiles removed, %d seeded in %.1f s",
         ", ".join(layer_names),
