@@ -112,12 +112,17 @@ class Layer:
 
     def fingerprint(self) -> str:
         """A short hash of the declaration: part of tile ETags, so a style or attribute change is never
-        answered with a cached tile of the old definition."""
-        text = json.dumps(asdict(self), sort_keys=True, default=str)
-        return hashlib.sha1(text.encode()).hexdigest()[:10]
+        answered with a cached tile of the old definition (computed once per declaration)."""
+        cached = _FINGERPRINTS.get(id(self))
+        if cached is None or cached[0] is not self:
+            text = json.dumps(asdict(self), sort_keys=True, default=str)
+            cached = (self, hashlib.sha1(text.encode()).hexdigest()[:10])
+            _FINGERPRINTS[id(self)] = cached
+        return cached[1]
 
 
 _REGISTRY: dict[str, Layer] = {}
+_FINGERPRINTS: dict[int, tuple[Layer, str]] = {}
 
 
 def _check(layer: Layer) -> None:

@@ -233,3 +233,13 @@ def test_token_and_session_authentication(client, served):
     assert client.get("/api/layers/", HTTP_AUTHORIZATION=f"Token {token}").status_code == 200
     client.login(username=served.user("supervisor"), password="pw-for-serving-1")
     assert "etl_quarantine" in {layer["name"] for layer in client.get("/api/layers/").json()}
+
+
+def test_basic_auth_is_remembered_but_a_deactivated_user_or_wrong_password_is_refused(client, served):
+    from django.contrib.auth import get_user_model
+
+    assert get(client, served, "/api/layers/", "admin").status_code == 200  # now cached
+    wrong = "Basic " + __import__("base64").b64encode(f"{served.user('admin')}:nope".encode()).decode()
+    assert client.get("/api/layers/", HTTP_AUTHORIZATION=wrong).status_code == 401
+    get_user_model().objects.filter(username=served.user("admin")).update(is_active=False)
+    assert get(client, served, "/api/layers/", "admin").status_code == 401

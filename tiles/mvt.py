@@ -32,7 +32,9 @@ def tile_sql(layer: Layer, z: int) -> str:
     geom = "ST_Transform(src.geom, 3857)"
     if z < layer.simplify_until and layer.simplify_px > 0:
         tolerance = layer.simplify_px * WORLD / (2**z) / 256
-        geom = f"ST_SimplifyPreserveTopology({geom}, {tolerance:.6f})"
+        # plain Douglas-Peucker: ST_AsMVTGeom repairs what it breaks, and it is cheaper than the
+        # topology-preserving variant on dense tiles
+        geom = f"ST_Simplify({geom}, {tolerance:.6f}, true)"
     margin = BUFFER / EXTENT
     return (
         f"SELECT ST_AsMVT(t, '{layer.name}', {EXTENT}, 'geom', 'id') FROM ("

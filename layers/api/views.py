@@ -132,6 +132,7 @@ class FeatureListView(APIView):
 
 class FeatureDetailView(APIView):
     @extend_schema(
+        operation_id="api_layers_feature_retrieve",
         summary="单个要素 one feature",
         parameters=[CRS_PARAM],
         responses={(200, GEOJSON): OpenApiTypes.OBJECT},

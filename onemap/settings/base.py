@@ -177,7 +177,7 @@ LEAFLET_CONFIG = {
 # answered 401 with a Basic challenge (what QGIS/GDAL need), then the web map's session, then API tokens.
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.BasicAuthentication",
+        "layers.api.auth.CachedBasicAuthentication",
         "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.TokenAuthentication",
     ],
