@@ -234,7 +234,8 @@ def bench_geojson(client) -> dict:
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent(geom) e FROM "
-            "(SELECT geom FROM layers_parcel ORDER BY geom <-> (SELECT ST_Centroid(ST_Extent(geom)) "
+            "(SELECT geom FROM layers_parcel ORDER BY geom <-> "
+            "(SELECT ST_SetSRID(ST_Centroid(ST_Extent(geom)::geometry), 4490) "
             "FROM layers_parcel) LIMIT 10000) n) x"
         )
         bbox = cursor.fetchone()
