@@ -248,6 +248,9 @@ def test_gdal_wms_and_wmts_drivers(served, server, tmp_path):
         "--config",
         "GDAL_HTTP_USERPWD",
         f"{served.user('analyst')}:{PASSWORD}",
+        "--config",
+        "GDAL_DEFAULT_WMS_CACHE_PATH",
+        str(tmp_path / "gdalwmscache"),  # not the working directory
     ]
     url = (
         f"WMS:{server.url}/mapproxy/service?SERVICE=WMS&VERSION=1.1.1&REQUEST=GetMap&LAYERS=parcels&SRS=EPSG:4490"
