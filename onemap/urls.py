@@ -18,5 +18,9 @@ urlpatterns = [
         login_not_required(RedirectView.as_view(url=reverse_lazy("login"), query_string=True)),
     ),
     path("admin/", admin.site.urls),
+    path("api/", include("layers.api.urls")),
+    path("ogc/", include("layers.ogc.urls")),
+    path("tiles/", include("tiles.urls")),
+    path("mapproxy/", include("tiles.mapproxy_urls")),
     path("", include("frontend.urls")),
 ]

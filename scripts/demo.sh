@@ -66,6 +66,12 @@ cat <<INFO
     operator     数据管理员  loads and mismatch reports
     admin        系统管理员  everything, plus /admin/
 
+  Services (login, API token or HTTP basic with the logins above):
+    REST/GeoJSON  http://$HOST:$PORT/api/layers/   (docs: /api/docs/)
+    OGC API       http://$HOST:$PORT/ogc/           (QGIS / GDAL OAPIF:)
+    WMS / WMTS    http://$HOST:$PORT/mapproxy/service   /mapproxy/wmts/1.0.0/WMTSCapabilities.xml
+    Vector tiles  http://$HOST:$PORT/tiles/<layer>/{z}/{x}/{y}.pbf
+
   Demo exports: $DEMO_DIR (manifest.json lists every planted defect)
   Logs: var/log/   ·   Press Ctrl-C to stop.
 

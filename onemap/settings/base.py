@@ -86,6 +86,11 @@ INSTALLED_APPS = [
     "django.contrib.gis",
     "leaflet",
     "procrastinate.contrib.django",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "rest_framework_gis",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "accounts",
     "layers",
     "etl",
@@ -167,6 +172,34 @@ LEAFLET_CONFIG = {
     "MAX_ZOOM": 20,
     "RESET_VIEW": False,
 }
+
+# REST API, OGC API Features, tiles and MapProxy share these: HTTP basic first, so an anonymous request is
+# answered 401 with a Basic challenge (what QGIS/GDAL need), then the web map's session, then API tokens.
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "layers.api.auth.CachedBasicAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "OneMap 一张图 API",
+    "DESCRIPTION": (
+        "国土房管一张图：图层、要素（GeoJSON）、点查询与业务编号查询。Layers, features, identify, lookups."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+# Generated MapServer/MapProxy configuration and tile caches (one folder per database, see tiles.mapproxy).
+TILES_DIR = VAR_DIR / "tiles"
+TILES_SEED_MAX_ZOOM = int(os.environ.get("TILES_SEED_MAX_ZOOM", "14"))
 
 # GDAL 3.6 (Debian 12) predates the GDAL 3.9 option that stops spatial references built from strings from
 # reading files or URLs. OneMap only ever builds SpatialReference objects from integer EPSG codes or from

@@ -1,0 +1,36 @@
+"""Vector tiles ``/tiles/<layer>/{z}/{x}/{y}.pbf``: authenticated, per-layer roles, ETag and 304."""
+
+from __future__ import annotations
+
+from django.http import Http404, HttpResponse
+from drf_spectacular.utils import extend_schema
+
+from layers.api.base import ServiceView, visible_layer
+from tiles import mvt
+from tiles.services import layer_version
+
+MVT_TYPE = "application/vnd.mapbox-vector-tile"
+
+
+def tile_etag(layer, version: int) -> str:
+    return f'"{layer.name}-{layer.fingerprint()}-{version}"'
+
+
+class VectorTileView(ServiceView):
+    """One MVT tile. The ETag is the layer definition plus its data version: clients revalidate every
+    time (``no-cache``) and get a body-less 304 until a load changes the layer."""
+
+    @extend_schema(
+        summary="矢量瓦片 Mapbox vector tile (Web Mercator)",
+        responses={(200, MVT_TYPE): bytes, 304: None, 403: None, 404: None},
+    )
+    def get(self, request, layer: str, z: int, x: int, y: int):
+        entry = visible_layer(request, layer)
+        if not mvt.valid_tile(z, x, y):
+            raise Http404("tile outside the grid")
+        etag = tile_etag(entry, layer_version(entry.name))
+        headers = {"ETag": etag, "Cache-Control": "private, no-cache", "Vary": "Authorization, Cookie"}
+        if etag in [t.strip() for t in request.headers.get("If-None-Match", "").split(",")]:
+            return HttpResponse(status=304, headers=headers)
+        data = mvt.render_tile(entry, z, x, y)
+        return HttpResponse(data, content_type=MVT_TYPE, headers=headers)
