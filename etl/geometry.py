@@ -16,7 +16,7 @@ from pyproj import CRS, Transformer
 
 from etl.mapping import GeometrySpec
 from etl.transforms import FieldProblem
-from layers.geodesy import gk_zone_for_lon
+from layers.geodesy import gk_cm_epsg_for_lons
 
 TARGET_SRID = 4490
 # Chongqing's extent in lon/lat with a margin: what a correct coordinate of ours can be.
@@ -316,15 +316,16 @@ def process_geometries(spec: GeometrySpec, geoms: np.ndarray, chongqing) -> Geom
 
 
 def gk_area_m2(geoms: np.ndarray) -> np.ndarray:
-    """Planar area in the 3° Gauss-Krüger zone of each feature's centroid (m²); NaN where no geometry."""
+    """Planar area in the 3° Gauss-Krüger zone of each feature's centroid (m²); NaN where no geometry (or
+    no zone: a centroid outside 73.5°E-136.5°E)."""
     areas = np.full(len(geoms), np.nan)
     alive = np.flatnonzero(~shapely.is_missing(geoms))
     if not len(alive):
         return areas
     centroids = shapely.centroid(geoms[alive])
     lons = shapely.get_x(centroids)
-    epsgs = np.array([gk_zone_for_lon(lon)[1] for lon in lons])
-    for epsg in np.unique(epsgs):
+    epsgs = gk_cm_epsg_for_lons(lons)
+    for epsg in np.unique(epsgs[epsgs > 0]):
         sel = alive[epsgs == epsg]
         transformer = Transformer.from_crs(TARGET_SRID, int(epsg), always_xy=True)
         projected = shapely.transform(

@@ -171,6 +171,41 @@ def evaluate_chunk(
     return result_obj
 
 
+def _stream_target(
+    stager: staging.Stager,
+    mapping: Mapping,
+    target: TargetSpec,
+    root: Path,
+    only: dict[str, set[int]],
+    lookups: Lookups,
+    chongqing,
+    validators: dict,
+    progress: Progress,
+) -> tuple[dict, dict]:
+    """Read, validate and stage one target chunk by chunk, then apply it; (counts, what was learnt of the
+    source file)."""
+    expected = {src for f in target.fields for src in f.sources} | set(target.geometry.sources)
+    seen_keys: dict[str, int] = {}
+    source_info = {"file": "", "encoding": None, "encoding_source": ""}
+    for table in iter_source(root, target.source, expected):
+        if target.name in only:
+            table = table.subset(np.isin(table.rows, np.fromiter(only[target.name], dtype=np.int64)))
+        if not source_info["file"]:  # what was learnt while reading (not the rows: memory stays flat)
+            source_info = {
+                "file": table.display_name,
+                "encoding": table.encoding,
+                "encoding_source": table.encoding_source,
+            }
+        progress(f"{target.name}: read", stager.counts["read"] + len(table), 0)
+        table = stager.skip_unchanged(table, seen_keys)
+        if not len(table):
+            continue
+        result = evaluate_chunk(mapping, target, table, lookups, chongqing, validators, seen_keys, progress)
+        staging.flag_gcj02_shifts(result)
+        stager.add(result)
+    return stager.finish(progress), source_info
+
+
 def _lock_key(system: str) -> int:
     return zlib.crc32(f"onemap.etl.{system}".encode()) & 0x7FFFFFFF
 
@@ -278,28 +313,17 @@ def _execute(
                 allow_mass_delete=allow_mass_delete,
                 salt=lookups.fingerprint(),
             )
-            expected = {src for f in target.fields for src in f.sources} | set(target.geometry.sources)
-            seen_keys: dict[str, int] = {}
-            source_info = {"file": "", "encoding": None, "encoding_source": ""}
-            for table in iter_source(root, target.source, expected):
-                if target.name in only:
-                    table = table.subset(np.isin(table.rows, np.fromiter(only[target.name], dtype=np.int64)))
-                if not source_info["file"]:  # what was learnt while reading (not the rows: memory stays flat)
-                    source_info = {
-                        "file": table.display_name,
-                        "encoding": table.encoding,
-                        "encoding_source": table.encoding_source,
-                    }
-                progress(f"{target.name}: read", stager.counts["read"] + len(table), 0)
-                table = stager.skip_unchanged(table, seen_keys)
-                if not len(table):
-                    continue
-                result = evaluate_chunk(
-                    mapping, target, table, lookups, chongqing, validators, seen_keys, progress
+            try:
+                counts, source_info = _stream_target(
+                    stager, mapping, target, root, only, lookups, chongqing, validators, progress
                 )
-                staging.flag_gcj02_shifts(result)
-                stager.add(result)
-            counts = stager.finish(progress)
+            except Exception as exc:
+                # a failed background COPY aborts the transaction: its error is the one that explains
+                try:
+                    stager.wait()
+                except Exception as copy_error:
+                    raise copy_error from exc
+                raise
             per_target[target.name] = {
                 **counts,
                 **source_info,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import threading
 from itertools import repeat
 from typing import TYPE_CHECKING
 
@@ -120,6 +121,36 @@ def _not_null_text(model, names: list[str]) -> list[bool]:
     ]
 
 
+class BackgroundCopy(threading.Thread):
+    """One COPY on the load's own connection (same transaction), run by a thread.
+
+    The database parses, inserts and indexes a chunk while this process reads and validates the next one
+    (the thread only waits on the socket, without the GIL). psycopg serialises the connection: any other
+    query of the load simply waits for the COPY to end. :meth:`Stager.wait` joins it and re-raises.
+    """
+
+    def __init__(self, raw_connection, statement: str, blocks: list[bytes]):
+        super().__init__(name="onemap-etl-copy", daemon=True)
+        self.raw, self.statement, self.blocks = raw_connection, statement, blocks
+        self.error: BaseException | None = None
+        self.start()
+
+    def run(self) -> None:
+        try:
+            with self.raw.cursor() as cursor, cursor.copy(self.statement) as copy:
+                for block in self.blocks:
+                    copy.write(block)
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread by result()
+            self.error = exc
+        finally:
+            self.blocks = []
+
+    def result(self) -> None:
+        self.join()
+        if self.error is not None:
+            raise self.error
+
+
 class Stager:
     """Collects the accepted rows of one target chunk by chunk (COPY into a temporary table), stores the
     problems as they come, and merges everything into the unified table at :meth:`finish`."""
@@ -171,6 +202,7 @@ class Stager:
             )
             self.direct = not dry_run and self._empty_and_locked(cursor)
         self.copied = 0
+        self.copying: BackgroundCopy | None = None
 
     def _empty_and_locked(self, cursor) -> bool:
         """Whether the unified table is empty, and then locked against other writers until commit.
@@ -199,6 +231,7 @@ class Stager:
         marked as seen (so a changed duplicate later in the file is still caught). A row repeated verbatim
         in the file is only skipped once.
         """
+        self.wait()
         columns = [table.data[c] for c in self.sources if c in table.data]
         if table.geometry_wkb is not None:
             columns.append(table.geometry_wkb)
@@ -234,6 +267,12 @@ class Stager:
         self.counts["read"] += skipped
         return table.subset(~skip) if skipped else table
 
+    def wait(self) -> None:
+        """Let the chunk being COPYed in the background finish; raises what made it fail."""
+        if self.copying is not None:
+            copying, self.copying = self.copying, None
+            copying.result()
+
     def add(self, result: TargetResult) -> None:
         """COPY the accepted rows of a chunk into the staging table and store its problems.
 
@@ -262,15 +301,20 @@ class Stager:
         varying.append(table.row_hashes[idx])
         columns = [*self.columns, "geom", "src_row", "content_hash", *constants]
         suffix = "\t".join(copy_value(v) for v in constants.values())
-        with connection.cursor() as cursor:
-            into = self.table if self.direct else self.stg
-            with cursor.copy(f"COPY {into} ({', '.join(columns)}) FROM STDIN") as copy:
-                for start in range(0, len(idx), COPY_BLOCK):
-                    block = [column[start : start + COPY_BLOCK] for column in varying]
-                    lines = map("\t".join, zip(*block, repeat(suffix, len(block[0])), strict=True))
-                    copy.write("\n".join(lines).encode() + b"\n")
-        self.copied += len(idx)
+        blocks = []
+        for start in range(0, len(idx), COPY_BLOCK):
+            block = [column[start : start + COPY_BLOCK] for column in varying]
+            lines = map("\t".join, zip(*block, repeat(suffix, len(block[0])), strict=True))
+            blocks.append("\n".join(lines).encode() + b"\n")
+        del varying
+        self.wait()
         Problem.objects.bulk_create(problem_rows(run, result), batch_size=2000)
+        into = self.table if self.direct else self.stg
+        connection.ensure_connection()
+        self.copying = BackgroundCopy(
+            connection.connection, f"COPY {into} ({', '.join(columns)}) FROM STDIN", blocks
+        )
+        self.copied += len(idx)
         self.counts["read"] += len(table)
         self.counts["rejected"] += int((~result.accepted).sum())
         self.counts["warnings"] += sum(1 for p in result.problems if p.severity == "warning") + len(
@@ -293,6 +337,7 @@ class Stager:
         )
         do_delete = self.target.mode == "full" and not self.incremental
         counts = dict(self.counts)
+        self.wait()
         if self.direct:
             return self._finish_direct(counts, progress)
         with connection.cursor() as cursor:

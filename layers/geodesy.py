@@ -40,6 +40,17 @@ _GCJ_A = 6378245.0
 _GCJ_EE = 0.00669342162296594323
 
 
+def gk_cm_epsg_for_lons(lons: np.ndarray) -> np.ndarray:
+    """:func:`gk_zone_for_lon`'s ``epsg_cm`` for many longitudes at once; 0 where there is no zone."""
+    lons = np.asarray(lons, dtype=float)
+    with np.errstate(invalid="ignore"):
+        zones = np.floor((lons + 1.5) / 3.0)
+    inside = np.isfinite(zones) & (zones >= _FIRST_ZONE) & (zones <= _LAST_ZONE)
+    return np.where(inside, _EPSG_CM_FIRST + np.where(inside, zones, _FIRST_ZONE) - _FIRST_ZONE, 0).astype(
+        int
+    )
+
+
 def gk_zone_for_lon(lon: float) -> tuple[int, int, int]:
     """3-degree Gauss-Krüger zone of a longitude, as ``(central_meridian, epsg_cm, epsg_zone_prefixed)``.
 

@@ -434,3 +434,22 @@ def test_file_geodatabase_source(tmp_path):
     assert (
         run.counts["added"] == 3 and Parcel.objects.get(zddm=parcels[0]["ZDDM"]).address == parcels[0]["ZL"]
     )
+
+
+def test_a_copy_the_database_refuses_fails_the_run_with_its_reason(tmp_path, monkeypatch):
+    """Chunks are COPYed in a background thread: its failure must surface as the run's error."""
+    parcels = parcel_rows(4)
+    folder = write_registration(tmp_path / "v1", parcels, building_rows(parcels))
+    real = staging.copy_text
+
+    def corrupt(values, blank_null=False):
+        text = real(values, blank_null)
+        if len(text) and text[0] == "500103001001GB00001":
+            text[0] = "x" * 40  # longer than varchar(19): the database refuses the COPY
+        return text
+
+    monkeypatch.setattr(staging, "copy_text", corrupt)
+    with pytest.raises(EtlError, match="too long for type character varying"):
+        run_load("registration", folder)
+    assert not Parcel.objects.exists() and not Building.objects.exists()
+    assert LoadRun.objects.get().status == "failed"

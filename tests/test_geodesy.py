@@ -96,3 +96,11 @@ def test_outside_china_unchanged():
     assert wgs84_to_gcj02(2.35, 48.85) == (2.35, 48.85)
     assert gcj02_to_wgs84(2.35, 48.85) == (2.35, 48.85)
     assert out_of_china(np.array([2.35, 106.5]), np.array([48.85, 29.5])).tolist() == [True, False]
+
+
+def test_zone_epsg_for_many_longitudes_matches_the_scalar_rule():
+    from layers.geodesy import gk_cm_epsg_for_lons, gk_zone_for_lon
+
+    lons = np.array([106.57, 106.5, 106.49999, 105.0, 109.9, 75.0, 135.0])
+    assert gk_cm_epsg_for_lons(lons).tolist() == [gk_zone_for_lon(lon)[1] for lon in lons]
+    assert gk_cm_epsg_for_lons(np.array([np.nan, 10.0, 170.0])).tolist() == [0, 0, 0]
