@@ -231,12 +231,14 @@ class Stager:
         marked as seen (so a changed duplicate later in the file is still caught). A row repeated verbatim
         in the file is only skipped once.
         """
-        self.wait()
         columns = [table.data[c] for c in self.sources if c in table.data]
         if table.geometry_wkb is not None:
             columns.append(table.geometry_wkb)
         hashes = row_hashes(columns, len(table), self.salt)
         table.row_hashes = hashes
+        if self.direct:  # the table was empty: whatever it holds now is this run's own earlier chunks
+            return table
+        self.wait()
         key_expr = self.key_expr
         with connection.cursor() as cursor:
             cursor.execute(
