@@ -29,6 +29,9 @@ from etl.uploads import ENCODINGS, preview, store_upload
 from layers.selectors import counties_geojson
 
 operator_only = role_required(ETL_OPERATOR, ADMIN)
+# codes a new crosswalk entry fixes: unknown ones, and ambiguous ones (a one-to-one entry supersedes the
+# one-to-many entries, as the operator decided)
+FIXABLE_RULES = ("code_unknown", "code_ambiguous")
 
 
 def _mapping(system: str) -> Mapping:
@@ -203,8 +206,8 @@ def run_report(request: HttpRequest, pk: int) -> HttpResponse:
     for r in by_field:
         r["width"] = round(300 * r["n"] / fpeak)
     unknown = (
-        run.problems.filter(rule="code_unknown", severity="error")
-        .values("field", "expected", "actual")
+        run.problems.filter(rule__in=FIXABLE_RULES, severity="error")
+        .values("rule", "field", "expected", "actual")
         .annotate(n=Count("id"), open=Count("id", filter=Q(resolved_by__isnull=True)))
         .order_by("-n")
     )
@@ -283,8 +286,8 @@ def crosswalk_fix(request: HttpRequest, pk: int) -> HttpResponse:
     run = get_object_or_404(LoadRun, pk=pk)
     source_code = request.POST.get("source_code", "").strip()
     crosswalk = request.POST.get("crosswalk", "").strip()
-    # only a code this run actually reported as unknown in that crosswalk can be mapped from here
-    if not run.problems.filter(rule="code_unknown", expected=crosswalk, actual=source_code).exists():
+    # only a code this run reported as unknown or ambiguous in that crosswalk can be mapped from here
+    if not run.problems.filter(rule__in=FIXABLE_RULES, expected=crosswalk, actual=source_code).exists():
         raise Http404("no such unknown code in this run")
     try:
         entry = console.crosswalk_map(

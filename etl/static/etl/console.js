@@ -47,8 +47,9 @@
             a.textContent = document.documentElement.lang === "en" ? "Open the report" : "查看报告";
             result.appendChild(a);
           }
-          // the finished job changed what the page shows (history, dry-run findings): reload once
-          setTimeout(function () { window.location.reload(); }, 1500);
+          // a finished dry run or re-run changed what this page shows (findings, resolved rows): reload
+          // once; a finished load leaves its report link in place instead
+          if (job.kind !== "load") setTimeout(function () { window.location.reload(); }, 1500);
         })
         .catch(function () { setTimeout(poll, 2000); });
     };
@@ -74,7 +75,7 @@
   var extentMap = document.getElementById("extent-map");
   if (extentMap) {
     var data = JSON.parse(document.getElementById("map-data").textContent);
-    var map = L.map(extentMap);
+    var map = L.map(extentMap).setView([29.56, 106.55], 8);
     var counties = countyLayer(map, data.counties);
     var bounds = counties.getBounds();
     data.extents.forEach(function (e) {
@@ -88,7 +89,7 @@
 
   var problemMap = document.getElementById("problem-map");
   if (problemMap) {
-    var pmap = L.map(problemMap);
+    var pmap = L.map(problemMap).setView([29.56, 106.55], 8);
     var cl = countyLayer(pmap, JSON.parse(document.getElementById("counties-data").textContent));
     fetch(problemMap.getAttribute("data-url"), { credentials: "same-origin" })
       .then(function (r) { return r.json(); })
