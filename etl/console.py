@@ -8,6 +8,7 @@ worker's connection, so anything it wrote there would stay invisible to the page
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import psycopg
@@ -32,8 +33,31 @@ def audit(user, action: str, system: str, summary: str, **details) -> AuditEntry
     )
 
 
+STALE_HEARTBEAT = timedelta(minutes=2)
+
+
 def active_job(system: str) -> ConsoleJob | None:
-    return ConsoleJob.objects.filter(system=system, status__in=ConsoleJob.ACTIVE).first()
+    """The queued or running job of ``system``, if any. A job whose worker is gone (procrastinate job
+    finished without a result, or its worker's heartbeat stopped) is marked failed here, so one crashed
+    worker cannot block a system forever; its load's transaction died with it, so no data changed."""
+    job = ConsoleJob.objects.filter(system=system, status__in=ConsoleJob.ACTIVE).first()
+    if job is None or job.procrastinate_id is None:
+        return job
+    from procrastinate.contrib.django.models import ProcrastinateJob
+
+    task = ProcrastinateJob.objects.filter(pk=job.procrastinate_id).select_related("worker").first()
+    stale = task is None or task.status not in ("todo", "doing")
+    if task is not None and task.status == "doing":
+        beat = task.worker.last_heartbeat if task.worker else None
+        stale = beat is None or beat < timezone.now() - STALE_HEARTBEAT
+    if not stale:
+        return job
+    ConsoleJob.objects.filter(pk=job.pk, status__in=ConsoleJob.ACTIVE).update(
+        status=ConsoleJob.Status.FAILED,
+        finished_at=timezone.now(),
+        error="后台工作进程中断，任务未完成，数据未改变 / the worker stopped before the job finished",
+    )
+    return None
 
 
 def job_start(
@@ -47,6 +71,7 @@ def job_start(
     """Queue a dry run, load or re-run of ``system``; only one per system at a time (database constraint)."""
     from etl.tasks import console_job
 
+    active_job(system)  # clears a stale job first
     if upload is not None:
         path, encoding = str(export_folder(upload)), upload.encoding
     elif rerun_of is not None:
@@ -68,7 +93,8 @@ def job_start(
                 rerun_of=rerun_of,
                 created_by=user,
             )
-            console_job.defer(job_id=job.pk)
+            job.procrastinate_id = console_job.defer(job_id=job.pk)
+            job.save(update_fields=["procrastinate_id"])
     except IntegrityError as exc:
         raise ConsoleError(
             f"系统「{system}」已有任务在运行，请等待其结束或取消 / another job of '{system}' is running"

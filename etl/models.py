@@ -172,6 +172,7 @@ class ConsoleJob(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     progress = models.JSONField(default=dict, blank=True)
     cancel_requested = models.BooleanField(default=False)
+    procrastinate_id = models.BigIntegerField("后台任务ID", null=True, blank=True)
     error = models.TextField(blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(default=timezone.now)

@@ -291,3 +291,19 @@ def test_report_downloads_and_geometries(client, operator, tmp_path):
     assert b"".join(gpkg.streaming_content)[:15] == b"SQLite format 3"
     filtered = client.get(reverse("etl:run", args=[run.pk]), {"rule": "nothing_like_this"}).content.decode()
     assert "9Z9</td>" not in filtered
+
+
+def test_a_job_whose_worker_is_gone_does_not_block_the_system(client, operator, tmp_path):
+    from django.db import connection
+
+    item = upload_via_page(client, tmp_path, permit_rows(2))
+    job = console.job_start(system="planning", kind="load", user=operator, upload=item)
+    assert console.active_job("planning") == job  # queued, its procrastinate job waits
+    with connection.cursor() as cursor:  # as if a worker took it and died (its row says failed, no result)
+        cursor.execute(
+            "UPDATE procrastinate_jobs SET status = 'failed' WHERE id = %s", [job.procrastinate_id]
+        )
+    assert console.active_job("planning") is None
+    job.refresh_from_db()
+    assert job.status == "failed" and "中断" in job.error
+    assert console.job_start(system="planning", kind="load", user=operator, upload=item).status == "queued"
