@@ -307,3 +307,10 @@ def test_a_job_whose_worker_is_gone_does_not_block_the_system(client, operator, 
     job.refresh_from_db()
     assert job.status == "failed" and "中断" in job.error
     assert console.job_start(system="planning", kind="load", user=operator, upload=item).status == "queued"
+
+
+def test_the_console_is_linked_from_every_page_for_operators_only(client, role_user):
+    client.force_login(role_user("op", "etl_operator"))
+    assert reverse("etl:index") in client.get("/").content.decode()
+    client.force_login(role_user("sup", "supervisor"))
+    assert reverse("etl:index") not in client.get("/").content.decode()
