@@ -314,3 +314,9 @@ def test_the_console_is_linked_from_every_page_for_operators_only(client, role_u
     assert reverse("etl:index") in client.get("/").content.decode()
     client.force_login(role_user("sup", "supervisor"))
     assert reverse("etl:index") not in client.get("/").content.decode()
+
+
+def test_the_console_speaks_english_by_the_switch(client, operator):
+    client.post(reverse("set_language"), {"language": "en", "next": "/"})
+    page = client.get(reverse("etl:index")).content.decode()
+    assert "Audit trail (administrators only)" in page and "Data management" in page
