@@ -26,9 +26,6 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.django_db(transaction=True, serialized_rollback=True),
 ]
-# Playwright's sync API runs an event loop in this thread; the ORM calls of the test itself are still
-# plain synchronous calls, so Django's async-safety guard must not refuse them.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +45,7 @@ def worker(settings, tmp_path):
     """A real `procrastinate worker` on the test database, stopped (by its pid) after the test."""
     s = connection.settings_dict
     env = dict(
-        os.environ,
+        {k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"},
         DATABASE_URL=f"postgres://{s['USER']}:{s['PASSWORD']}@{s['HOST']}:{s['PORT']}/{s['NAME']}",
     )
     log = open(tmp_path / "worker.log", "w")  # noqa: SIM115 - closed below
@@ -69,9 +66,13 @@ def worker(settings, tmp_path):
 
 
 @pytest.fixture
-def browser():
+def browser(monkeypatch):
     from playwright.sync_api import sync_playwright
 
+    # Playwright's sync API runs an event loop in this thread; the test's own ORM calls are still plain
+    # synchronous calls, so Django's async-safety guard must not refuse them (for this test only: the
+    # variable must not leak into other tests' subprocesses, where `check --deploy` refuses it)
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     with sync_playwright() as p:
         args = ["--no-sandbox"] if os.geteuid() == 0 else []
         b = p.chromium.launch(executable_path="/usr/bin/chromium", args=args)
