@@ -112,3 +112,102 @@ class ChangedKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.run_id} {self.op} {self.target} {self.key}"
+
+
+# --- the operators' console (issue 8) ---------------------------------------------------------------------
+
+
+class Upload(models.Model):
+    """An export an operator uploaded for a system: stored, checksummed and unpacked, never executed.
+
+    Kept under ``var/uploads/<id>/`` so a load, a dry run or a re-run of rejected rows always reads the very
+    bytes that were previewed (the checksum proves it).
+    """
+
+    system = models.CharField("业务系统", max_length=32, db_index=True)
+    original_name = models.CharField("文件名", max_length=255)
+    folder = models.CharField("存储目录", max_length=1000, blank=True)
+    size = models.BigIntegerField("字节数", default=0)
+    checksum = models.CharField("SHA-256", max_length=64, blank=True)
+    encoding = models.CharField("编码（人工指定）", max_length=32, blank=True)
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
+    uploaded_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "上传 upload"
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.system} {self.original_name}"
+
+
+class ConsoleJob(models.Model):
+    """A dry run, load or re-run started from the console; runs as a procrastinate job.
+
+    Progress and the cancel request live here rather than on the run, because the run's own row is inside
+    the load's transaction until it commits, and the page must see progress while it runs.
+    """
+
+    class Kind(models.TextChoices):
+        DRY_RUN = "dry_run", "试运行"
+        LOAD = "load", "加载"
+        RERUN = "rerun", "重跑被拒行"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "排队中"
+        RUNNING = "running", "运行中"
+        COMPLETED = "completed", "已完成"
+        FAILED = "failed", "失败"
+        CANCELLED = "cancelled", "已取消"
+
+    ACTIVE = (Status.QUEUED, Status.RUNNING)
+
+    system = models.CharField("业务系统", max_length=32, db_index=True)
+    upload = models.ForeignKey(Upload, null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs")
+    path = models.CharField("导出路径", max_length=1000)
+    encoding = models.CharField("编码（人工指定）", max_length=32, blank=True)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    rerun_of = models.ForeignKey(LoadRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    run = models.ForeignKey(LoadRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    progress = models.JSONField(default=dict, blank=True)
+    cancel_requested = models.BooleanField(default=False)
+    procrastinate_id = models.BigIntegerField("后台任务ID", null=True, blank=True)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "控制台任务 console job"
+        ordering = ["-id"]
+        constraints = [
+            # one load per system at a time, enforced by the database rather than by a check-then-insert
+            models.UniqueConstraint(
+                fields=["system"],
+                condition=models.Q(status__in=["queued", "running"]),
+                name="etl_consolejob_one_active_per_system",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.kind} {self.system} {self.status}"
+
+
+class AuditEntry(models.Model):
+    """Who did what in the console, when: uploads, loads, crosswalk changes, re-runs. Append-only."""
+
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
+    action = models.CharField("操作", max_length=32, db_index=True)
+    system = models.CharField("业务系统", max_length=32, blank=True)
+    summary = models.TextField("摘要")
+    details = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        verbose_name = "审计记录 audit entry"
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.user} {self.action}"

@@ -56,6 +56,10 @@ class TargetResult:
     counts: dict = field(default_factory=dict)
 
 
+class LoadCancelled(EtlError):
+    """Raised by a progress callback to stop a load; the run ends ``cancelled`` and nothing is applied."""
+
+
 def _noop(stage: str, done: int, total: int) -> None:
     pass
 
@@ -254,7 +258,7 @@ def run_load(
         _execute(run, mapping, root, dry_run, only_rejected_of, progress, allow_mass_delete)
     except Exception as exc:
         run.refresh_from_db()
-        run.status = LoadRun.Status.FAILED
+        run.status = LoadRun.Status.CANCELLED if isinstance(exc, LoadCancelled) else LoadRun.Status.FAILED
         run.error = str(exc) if isinstance(exc, EtlError) else f"{type(exc).__name__}: {exc}"
         run.finished_at = timezone.now()
         run.save()

@@ -25,3 +25,11 @@ def load_export(
     earlier = LoadRun.objects.get(pk=only_rejected_of) if only_rejected_of else None
     run = run_load(system, Path(path), dry_run=dry_run, user=user, only_rejected_of=earlier)
     return run.pk
+
+
+@app.task(queue="etl", name="etl.console_job")
+def console_job(job_id: int) -> None:
+    """A dry run, load or re-run started from the operators' console (progress and cancel: etl.console)."""
+    from etl.console import run_job
+
+    run_job(job_id)

@@ -21,6 +21,7 @@ urlpatterns = [
     path("api/", include("layers.api.urls")),
     path("ogc/", include("layers.ogc.urls")),
     path("tiles/", include("tiles.urls")),
+    path("etl/", include("etl.urls")),
     path("mapproxy/", include("tiles.mapproxy_urls")),
     path("", include("frontend.urls")),
 ]
