@@ -1,0 +1,35 @@
+"""GY-002 供地宗地代码指向别处: the record names an existing parcel that is not the one under it."""
+
+from checks.rules.base import BUSINESS, Param, Rule
+
+RULE = Rule(
+    code="GY-002",
+    rule_class=BUSINESS,
+    version="1.0",
+    title_zh="供地记录宗地代码与所在宗地不符",
+    title_en="Land supply names a parcel other than the one under it",
+    explanation_zh="供地记录的宗地代码指向一个已登记宗地，但供地范围所在的主宗地（重叠面积最大者）是另一宗地。",
+    explanation_en="The record's ZDDM names a registered parcel, but its polygon lies on another one (the "
+    "surface parcel it overlaps most).",
+    severity="medium",
+    subject="landsupply",
+    reads={"landsupply": ("geom", "zddm"), "parcel": ("geom", "qlsdfs", "zddm")},
+    material={"landsupply": ("zddm", "geom"), "parcel": ("zddm",)},
+    params={"min_overlap_m2": Param(10.0, "m²", "主宗地重叠面积下限", "minimum overlap of the host")},
+    spatial=("parcel",),
+    key_links=(("parcel", "zddm", "zddm"),),
+    manifest_kind="supply_zddm_mismatch",
+    sql="""
+    SELECT ARRAY['landsupply:' || s.id, 'parcel:' || h.id, 'parcel:' || n.id] AS refs, s.geom,
+           jsonb_build_object('supply_zddm', s.zddm, 'located_zddm', h.zddm) AS vals
+    FROM layers_landsupply s
+    JOIN layers_parcel n ON n.zddm = s.zddm
+    CROSS JOIN LATERAL (
+        SELECT p.id, p.zddm, onemap_gk_area(ST_Intersection(p.geom, s.geom), s.geom) m2
+        FROM layers_parcel p
+        WHERE p.qlsdfs = '1' AND ST_Intersects(p.geom, s.geom)
+        ORDER BY 3 DESC, p.id LIMIT 1
+    ) h
+    WHERE IN_SCOPE(s) AND s.zddm <> '' AND h.m2 >= %(min_overlap_m2)s AND h.zddm <> s.zddm
+    """,
+)
