@@ -280,11 +280,11 @@ def _set_status(cursor, run: CheckRun, where: str, to: str, reason: str, params:
         WITH old AS (
             SELECT f.id, f.status FROM checks_finding f WHERE {where} FOR UPDATE
         ), upd AS (
-            UPDATE checks_finding f SET status = %(to)s, status_changed_at = now() {extra_set}
+            UPDATE checks_finding f SET status = %(to)s, status_changed_at = clock_timestamp() {extra_set}
             FROM old WHERE f.id = old.id RETURNING f.id, old.status AS old_status
         )
         INSERT INTO checks_findingevent (finding_id, at, run_id, from_status, to_status, reason, data)
-        SELECT id, now(), %(run)s, old_status, %(to)s, %(reason)s, '{{}}'::jsonb FROM upd
+        SELECT id, clock_timestamp(), %(run)s, old_status, %(to)s, %(reason)s, '{{}}'::jsonb FROM upd
         """,
         {**params, "to": to, "run": run.pk, "reason": reason},
     )
@@ -310,12 +310,12 @@ def reconcile(cursor, run: CheckRun, rule: Rule, *, scoped: bool) -> dict[str, i
                 geom, values, versions, material_hash, first_run_id, last_seen_run_id, opened_at,
                 status_changed_at, exception_reason, exception_material_hash)
             SELECT r.fp, %(rule)s, %(version)s, 'new', r.keys, r.subject_keys, coalesce(r.county, ''), r.geom,
-                   r.vals, r.versions, r.mat, %(run)s, %(run)s, now(), now(), '', ''
+                   r.vals, r.versions, r.mat, %(run)s, %(run)s, clock_timestamp(), clock_timestamp(), '', ''
             FROM _chk_res r WHERE NOT EXISTS (SELECT 1 FROM checks_finding f WHERE f.fingerprint = r.fp)
             RETURNING id
         )
         INSERT INTO checks_findingevent (finding_id, at, run_id, from_status, to_status, reason, data)
-        SELECT id, now(), %(run)s, '', 'new', '引擎发现 found by the engine', '{}'::jsonb FROM ins
+        SELECT id, clock_timestamp(), %(run)s, '', 'new', '引擎发现 found by the engine', '{}'::jsonb FROM ins
         """,
         p,
     )
@@ -348,7 +348,7 @@ def reconcile(cursor, run: CheckRun, rule: Rule, *, scoped: bool) -> dict[str, i
         Status.FIXED,
         "检查批次未再复现 not reproduced by the run",
         p,
-        ", fixed_by_run_id = %(run)s, fixed_at = now()",
+        ", fixed_by_run_id = %(run)s, fixed_at = clock_timestamp()",
     )
     reopened += _expire_exceptions(cursor, run, rule)
     # 5. what is reproduced is refreshed: geometry, values and the row versions it was computed on
@@ -375,7 +375,7 @@ def _expire_exceptions(cursor, run: CheckRun, rule: Rule) -> int:
     return _set_status(
         cursor,
         run,
-        "f.rule = %(rule)s AND f.status = 'exception' AND f.exception_expires <= now()",
+        "f.rule = %(rule)s AND f.status = 'exception' AND f.exception_expires <= clock_timestamp()",
         Status.REOPENED,
         "误报有效期已过 the exception expired",
         {"rule": rule.code},

@@ -138,7 +138,7 @@ class FindingEvent(models.Model):
 
     class Meta:
         verbose_name = "处理记录 finding event"
-        ordering = ["finding", "at", "id"]
+        ordering = ["finding", "id"]
 
     def __str__(self) -> str:
         return f"{self.finding_id}: {self.from_status} → {self.to_status}"
