@@ -20,11 +20,17 @@ RULE = Rule(
     },
     manifest_kind="",
     sql="""
+    WITH pairs AS (
+        SELECT CASE WHEN a.contract_no < b.contract_no THEN a.id ELSE b.id END AS lo,
+               CASE WHEN a.contract_no < b.contract_no THEN b.id ELSE a.id END AS hi
+        FROM layers_landsupply a JOIN layers_landsupply b ON b.zddm = a.zddm AND b.id <> a.id
+        WHERE a.zddm <> '' AND IN_SCOPE(a) AND (a.id < b.id OR NOT IN_SCOPE(b))
+    )
     SELECT ARRAY['landsupply:' || a.id, 'landsupply:' || b.id] AS refs, ST_Collect(a.geom, b.geom) AS geom,
-           jsonb_build_object('zddm', a.zddm) AS vals
-    FROM layers_landsupply a JOIN layers_landsupply b ON b.zddm = a.zddm AND b.id <> a.id
-    WHERE a.zddm <> '' AND IN_SCOPE(a) AND (a.id < b.id OR NOT IN_SCOPE(b))
-      AND (NOT ST_Intersects(a.geom, b.geom)
-           OR onemap_gk_area(ST_Intersection(a.geom, b.geom), a.geom) < %(min_overlap_m2)s)
+           jsonb_build_object('zddm', a.zddm,
+                              'contracts', jsonb_build_array(a.contract_no, b.contract_no)) AS vals
+    FROM pairs JOIN layers_landsupply a ON a.id = pairs.lo JOIN layers_landsupply b ON b.id = pairs.hi
+    WHERE NOT ST_Intersects(a.geom, b.geom)
+       OR onemap_gk_area(ST_Intersection(a.geom, b.geom), a.geom) < %(min_overlap_m2)s
     """,
 )

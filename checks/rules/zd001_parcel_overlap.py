@@ -17,15 +17,22 @@ RULE = Rule(
     material={"parcel": ("geom", "qlsdfs")},
     params={"min_overlap_m2": Param(10.0, "m²", "重叠面积下限", "minimum overlap area")},
     manifest_kind="parcel_overlap",
-    # each pair once: from its smaller id, or from the side in scope when only one is
+    # each pair once (from its smaller id, or from the side in scope when only one is), then oriented by ZDDM
+    # so a full and an incremental run describe it identically
     sql="""
+    WITH pairs AS (
+        SELECT CASE WHEN a.zddm < b.zddm THEN a.id ELSE b.id END AS lo,
+               CASE WHEN a.zddm < b.zddm THEN b.id ELSE a.id END AS hi
+        FROM layers_parcel a JOIN layers_parcel b ON ST_Intersects(a.geom, b.geom) AND a.id <> b.id
+        WHERE a.qlsdfs = '1' AND b.qlsdfs = '1' AND IN_SCOPE(a) AND (a.id < b.id OR NOT IN_SCOPE(b))
+          AND NOT ST_Touches(a.geom, b.geom)
+    )
     SELECT ARRAY['parcel:' || a.id, 'parcel:' || b.id] AS refs, x.geom,
            jsonb_build_object('overlap_m2', round(x.m2::numeric, 2), 'min_overlap_m2', %(min_overlap_m2)s,
                               'zddm', jsonb_build_array(a.zddm, b.zddm)) AS vals
-    FROM layers_parcel a JOIN layers_parcel b ON ST_Intersects(a.geom, b.geom) AND a.id <> b.id
+    FROM pairs JOIN layers_parcel a ON a.id = pairs.lo JOIN layers_parcel b ON b.id = pairs.hi
     CROSS JOIN LATERAL (SELECT ST_Intersection(a.geom, b.geom) AS geom) i
     CROSS JOIN LATERAL (SELECT i.geom, onemap_gk_area(i.geom, a.geom) AS m2) x
-    WHERE a.qlsdfs = '1' AND b.qlsdfs = '1' AND IN_SCOPE(a) AND (a.id < b.id OR NOT IN_SCOPE(b))
-      AND NOT ST_Touches(a.geom, b.geom) AND x.m2 >= %(min_overlap_m2)s
+    WHERE x.m2 >= %(min_overlap_m2)s
     """,
 )
