@@ -18,5 +18,6 @@ urlpatterns = [
         login_not_required(RedirectView.as_view(url=reverse_lazy("login"), query_string=True)),
     ),
     path("admin/", admin.site.urls),
+    path("api/checks/", include("checks.urls")),
     path("", include("frontend.urls")),
 ]
