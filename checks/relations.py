@@ -26,18 +26,25 @@ BUILDING_PARCELS = Relation(
     subject="building",
     tables=("_rel_bp", "_rel_bhost", "_rel_bover"),
     statements=(
-        # every surface parcel whose area a building in scope touches; layered rights (QLSDFS <> '1') never
+        # every surface parcel whose box meets a building in scope (layered rights, QLSDFS <> '1', never) and
+        # how: 2 = covers it, 1 = intersects it, 0 = boxes only. One predicate per candidate pair (a CASE is
+        # lazy): "covered" only where the parcel's box contains the building's (the usual host). Written as
+        # one select-list expression so the join stays a plain, parallel box join (an OR or a lateral here
+        # turns into bitmap-OR index scans or a serial plan)
         """
         CREATE TEMP TABLE _rel_bp AS
-        SELECT b.id AS building_id, p.id AS parcel_id, ST_CoveredBy(b.geom, p.geom) AS covered
-        FROM layers_building b JOIN layers_parcel p ON ST_Intersects(b.geom, p.geom)
+        SELECT b.id AS building_id, p.id AS parcel_id,
+               CASE WHEN b.geom @ p.geom AND ST_CoveredBy(b.geom, p.geom) THEN 2
+                    WHEN ST_Intersects(b.geom, p.geom) THEN 1 ELSE 0 END AS rel
+        FROM layers_building b JOIN layers_parcel p ON b.geom && p.geom
         WHERE p.qlsdfs = '1' AND IN_SCOPE(b)
         """,
+        "DELETE FROM _rel_bp WHERE rel = 0",
         # overlap areas only where it is not simply "covered by exactly one parcel" (the usual case)
         """
         CREATE TEMP TABLE _rel_bover AS
         WITH complex AS (
-            SELECT building_id FROM _rel_bp GROUP BY building_id HAVING count(*) > 1 OR NOT bool_and(covered)
+            SELECT building_id FROM _rel_bp GROUP BY building_id HAVING count(*) > 1 OR NOT bool_and(rel = 2)
         )
         SELECT r.building_id, r.parcel_id,
                onemap_gk_area(ST_Intersection(b.geom, p.geom), b.geom) AS overlap_m2
@@ -50,7 +57,7 @@ BUILDING_PARCELS = Relation(
         SELECT b.id AS building_id, simple.parcel_id AS host_id, 0.0::float8 AS outside_m2,
                NULL::geometry AS outside_geom
         FROM (SELECT building_id, min(parcel_id) AS parcel_id FROM _rel_bp
-              GROUP BY building_id HAVING count(*) = 1 AND bool_and(covered)) simple
+              GROUP BY building_id HAVING count(*) = 1 AND bool_and(rel = 2)) simple
         JOIN layers_building b ON b.id = simple.building_id
         UNION ALL
         SELECT b.id, host.parcel_id, onemap_gk_area(o.geom, b.geom), o.geom

@@ -23,9 +23,9 @@ RULE = Rule(
     WITH pairs AS (
         SELECT CASE WHEN a.zddm < b.zddm THEN a.id ELSE b.id END AS lo,
                CASE WHEN a.zddm < b.zddm THEN b.id ELSE a.id END AS hi
-        FROM layers_parcel a JOIN layers_parcel b ON ST_Intersects(a.geom, b.geom) AND a.id <> b.id
+        FROM layers_parcel a JOIN layers_parcel b ON a.geom && b.geom AND a.id <> b.id
         WHERE a.qlsdfs = '1' AND b.qlsdfs = '1' AND IN_SCOPE(a) AND (a.id < b.id OR NOT IN_SCOPE(b))
-          AND NOT ST_Touches(a.geom, b.geom)
+          AND ST_Relate(a.geom, b.geom, 'T********')  -- interiors intersect: touching neighbours never
     )
     SELECT ARRAY['parcel:' || a.id, 'parcel:' || b.id] AS refs, x.geom,
            jsonb_build_object('overlap_m2', round(x.m2::numeric, 2), 'min_overlap_m2', %(min_overlap_m2)s,
