@@ -40,6 +40,8 @@ BUILDING_PARCELS = Relation(
         WHERE p.qlsdfs = '1' AND IN_SCOPE(b)
         """,
         "DELETE FROM _rel_bp WHERE rel = 0",
+        "CREATE INDEX ON _rel_bp (building_id)",
+        "ANALYZE _rel_bp",  # temporary tables have no statistics until analysed: bad plans follow
         # overlap areas only where it is not simply "covered by exactly one parcel" (the usual case)
         """
         CREATE TEMP TABLE _rel_bover AS
@@ -54,11 +56,9 @@ BUILDING_PARCELS = Relation(
         # per building: its host (the surface parcel it overlaps most) and the part outside every one
         """
         CREATE TEMP TABLE _rel_bhost AS
-        SELECT b.id AS building_id, simple.parcel_id AS host_id, 0.0::float8 AS outside_m2,
+        SELECT building_id, min(parcel_id) AS host_id, 0.0::float8 AS outside_m2,
                NULL::geometry AS outside_geom
-        FROM (SELECT building_id, min(parcel_id) AS parcel_id FROM _rel_bp
-              GROUP BY building_id HAVING count(*) = 1 AND bool_and(rel = 2)) simple
-        JOIN layers_building b ON b.id = simple.building_id
+        FROM _rel_bp GROUP BY building_id HAVING count(*) = 1 AND bool_and(rel = 2)
         UNION ALL
         SELECT b.id, host.parcel_id, onemap_gk_area(o.geom, b.geom), o.geom
         FROM layers_building b

@@ -25,6 +25,10 @@ RULE = Rule(
     FROM layers_planningpermit g
     WHERE IN_SCOPE(g)
       AND EXISTS (SELECT 1 FROM _rel_county c WHERE ST_Intersects(c.geom, g.geom))
+      -- the usual case, cheaply: one surface parcel covers it (then the overlap is its whole area)
+      AND NOT (onemap_gk_area(g.geom) >= %(min_overlap_m2)s AND EXISTS (
+          SELECT 1 FROM layers_parcel p WHERE p.qlsdfs = '1' AND ST_Covers(p.geom, g.geom)
+      ))
       AND NOT EXISTS (
           SELECT 1 FROM layers_parcel p
           WHERE p.qlsdfs = '1' AND ST_Intersects(p.geom, g.geom)

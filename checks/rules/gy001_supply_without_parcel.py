@@ -23,6 +23,10 @@ RULE = Rule(
                               'zddm', s.zddm, 'min_overlap_m2', %(min_overlap_m2)s) AS vals
     FROM layers_landsupply s
     WHERE IN_SCOPE(s)
+      -- the usual case, cheaply: one surface parcel covers it (then the overlap is its whole area)
+      AND NOT (onemap_gk_area(s.geom) >= %(min_overlap_m2)s AND EXISTS (
+          SELECT 1 FROM layers_parcel p WHERE p.qlsdfs = '1' AND ST_Covers(p.geom, s.geom)
+      ))
       AND NOT EXISTS (
           SELECT 1 FROM layers_parcel p
           WHERE p.qlsdfs = '1' AND ST_Intersects(p.geom, s.geom)

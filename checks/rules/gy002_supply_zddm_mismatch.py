@@ -10,7 +10,7 @@ RULE = Rule(
     title_en="Land supply names a parcel other than the one under it",
     explanation_zh="供地记录的宗地代码指向一个已登记宗地，但供地范围所在的主宗地（重叠面积最大者）是另一宗地。",
     explanation_en="The record's ZDDM names a registered parcel, but its polygon lies on another one (the "
-    "surface parcel it overlaps most).",
+    "surface parcel it overlaps most; a tie with the named parcel is no finding).",
     severity="medium",
     subject="landsupply",
     reads={"landsupply": ("geom", "zddm"), "parcel": ("geom", "qlsdfs", "zddm")},
@@ -30,6 +30,12 @@ RULE = Rule(
         WHERE p.qlsdfs = '1' AND ST_Intersects(p.geom, s.geom)
         ORDER BY 3 DESC, p.id LIMIT 1
     ) h
-    WHERE IN_SCOPE(s) AND s.zddm <> '' AND h.m2 >= %(min_overlap_m2)s AND h.zddm <> s.zddm
+    WHERE IN_SCOPE(s) AND s.zddm <> ''
+      -- the usual case, cheaply: the named surface parcel covers the polygon, so nothing overlaps it more
+      AND NOT (n.qlsdfs = '1' AND ST_CoveredBy(s.geom, n.geom))
+      AND h.m2 >= %(min_overlap_m2)s AND h.zddm <> s.zddm
+      -- the named parcel is not one of the largest overlaps (ties are not findings)
+      AND h.m2 > 0.01 + CASE WHEN n.qlsdfs = '1' AND ST_Intersects(n.geom, s.geom)
+                             THEN onemap_gk_area(ST_Intersection(n.geom, s.geom), s.geom) ELSE 0 END
     """,
 )
