@@ -169,7 +169,7 @@ def run_rule(cursor, run: CheckRun, rule: Rule, full: bool, ceiling: int, cache:
         scope_token = ("scope", rule.subject, tuple(load_runs))
     evaluate = needs_full or outcome.dirty
     if evaluate:
-        for name in rule.uses:
+        for name in ("county_pieces", *rule.uses):  # county pieces: every finding is placed in a county
             cache.ensure(cursor, name, scope_token)
         _exec(cursor, "DROP TABLE IF EXISTS _chk_hits")
         _exec(
@@ -262,15 +262,15 @@ def resolve(cursor, rule: Rule) -> None:
         ANALYZE _chk_res;
         """,
     )
-    # the county of the problem: where it lies (point on surface), else the code inside the subject's key
+    # the county of the problem: where it lies (a point on its surface, against the subdivided counties)
     _exec(
         cursor,
         """
         UPDATE _chk_res r SET county = (
-            SELECT d.code FROM layers_admindivision d
-            WHERE d.valid_to IS NULL AND r.geom IS NOT NULL AND NOT ST_IsEmpty(r.geom)
-              AND ST_Intersects(d.geom, ST_PointOnSurface(r.geom))
-            ORDER BY d.code LIMIT 1
+            SELECT c.code FROM _rel_county c
+            WHERE r.geom IS NOT NULL AND NOT ST_IsEmpty(r.geom)
+              AND ST_Intersects(c.geom, ST_PointOnSurface(r.geom))
+            ORDER BY c.code LIMIT 1
         )
         """,
     )

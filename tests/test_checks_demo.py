@@ -4,6 +4,7 @@ at the right rows, and nothing else is flagged (recall and precision of 100 %), 
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -116,4 +117,6 @@ def test_rule_catalogue_is_complete_and_bilingual():
         assert set(rule.spatial) <= set(rule.reads), rule.code
         for name in rule.params:
             assert f"%({name})s" in rule.sql, (rule.code, name)
+        referenced = set(re.findall(r"'(\w+):' \|\|", rule.sql))
+        assert rule.subject in referenced and referenced <= set(rule.reads), (rule.code, referenced)
     json.dumps([r.describe() for r in rules], ensure_ascii=False)

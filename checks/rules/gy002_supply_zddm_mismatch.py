@@ -19,21 +19,24 @@ RULE = Rule(
     spatial=("parcel",),
     key_links=(("parcel", "zddm", "zddm"),),
     manifest_kind="supply_zddm_mismatch",
+    # the cheap test first (materialised, so the host overlay runs only for what it leaves): a named surface
+    # parcel that covers the polygon is a largest overlap
     sql="""
+    WITH cand AS MATERIALIZED (
+        SELECT s.id AS sid, n.id AS nid
+        FROM layers_landsupply s JOIN layers_parcel n ON n.zddm = s.zddm
+        WHERE IN_SCOPE(s) AND s.zddm <> '' AND NOT (n.qlsdfs = '1' AND ST_CoveredBy(s.geom, n.geom))
+    )
     SELECT ARRAY['landsupply:' || s.id, 'parcel:' || h.id, 'parcel:' || n.id] AS refs, s.geom,
            jsonb_build_object('supply_zddm', s.zddm, 'located_zddm', h.zddm) AS vals
-    FROM layers_landsupply s
-    JOIN layers_parcel n ON n.zddm = s.zddm
+    FROM cand JOIN layers_landsupply s ON s.id = cand.sid JOIN layers_parcel n ON n.id = cand.nid
     CROSS JOIN LATERAL (
         SELECT p.id, p.zddm, onemap_gk_area(ST_Intersection(p.geom, s.geom), s.geom) m2
         FROM layers_parcel p
         WHERE p.qlsdfs = '1' AND ST_Intersects(p.geom, s.geom)
         ORDER BY 3 DESC, p.id LIMIT 1
     ) h
-    WHERE IN_SCOPE(s) AND s.zddm <> ''
-      -- the usual case, cheaply: the named surface parcel covers the polygon, so nothing overlaps it more
-      AND NOT (n.qlsdfs = '1' AND ST_CoveredBy(s.geom, n.geom))
-      AND h.m2 >= %(min_overlap_m2)s AND h.zddm <> s.zddm
+    WHERE h.m2 >= %(min_overlap_m2)s AND h.zddm <> s.zddm
       -- the named parcel is not one of the largest overlaps (ties are not findings)
       AND h.m2 > 0.01 + CASE WHEN n.qlsdfs = '1' AND ST_Intersects(n.geom, s.geom)
                              THEN onemap_gk_area(ST_Intersection(n.geom, s.geom), s.geom) ELSE 0 END
