@@ -18,6 +18,7 @@ urlpatterns = [
         login_not_required(RedirectView.as_view(url=reverse_lazy("login"), query_string=True)),
     ),
     path("admin/", admin.site.urls),
+    path("api/checks/", include("checks.urls")),
     path("api/", include("layers.api.urls")),
     path("ogc/", include("layers.ogc.urls")),
     path("tiles/", include("tiles.urls")),

@@ -1,0 +1,101 @@
+"""Relations several rules read, computed once per run and scope (temporary tables of the session).
+
+Why: the building rules all start from the same building × surface-parcel join, the most expensive step of
+the suite. Computing it once (and the expensive overlay only for buildings that are not simply covered by
+one parcel) keeps the full suite within a small multiple of a bare ``ST_Intersects`` join.
+
+Each relation is a list of SQL statements; ``IN_SCOPE(alias)`` works as in the rules (the relation's scope
+is the subject scope of the rule that asks for it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Relation:
+    name: str
+    subject: str  # target whose scope the relation follows ("" = not scoped)
+    statements: tuple[str, ...]
+    tables: tuple[str, ...]  # temporary tables it creates (dropped before a rebuild)
+
+
+BUILDING_PARCELS = Relation(
+    name="building_parcels",
+    subject="building",
+    tables=("_rel_bp", "_rel_bhost", "_rel_bover"),
+    statements=(
+        # every surface parcel whose box meets a building in scope (layered rights, QLSDFS <> '1', never) and
+        # how: 2 = covers it, 1 = intersects it, 0 = boxes only. One predicate per candidate pair (a CASE is
+        # lazy): "covered" only where the parcel's box contains the building's (the usual host). Written as
+        # one select-list expression so the join stays a plain, parallel box join (an OR or a lateral here
+        # turns into bitmap-OR index scans or a serial plan)
+        """
+        CREATE TEMP TABLE _rel_bp AS
+        SELECT b.id AS building_id, p.id AS parcel_id,
+               CASE WHEN b.geom @ p.geom AND ST_CoveredBy(b.geom, p.geom) THEN 2
+                    WHEN ST_Intersects(b.geom, p.geom) THEN 1 ELSE 0 END AS rel
+        FROM layers_building b JOIN layers_parcel p ON b.geom && p.geom
+        WHERE p.qlsdfs = '1' AND IN_SCOPE(b)
+        """,
+        "DELETE FROM _rel_bp WHERE rel = 0",
+        "CREATE INDEX ON _rel_bp (building_id)",
+        "ANALYZE _rel_bp",  # temporary tables have no statistics until analysed: bad plans follow
+        # overlap areas only where it is not simply "covered by exactly one parcel" (the usual case)
+        """
+        CREATE TEMP TABLE _rel_bover AS
+        WITH complex AS (
+            SELECT building_id FROM _rel_bp GROUP BY building_id HAVING count(*) > 1 OR NOT bool_and(rel = 2)
+        )
+        SELECT r.building_id, r.parcel_id,
+               onemap_gk_area(ST_Intersection(b.geom, p.geom), b.geom) AS overlap_m2
+        FROM _rel_bp r JOIN complex c USING (building_id)
+        JOIN layers_building b ON b.id = r.building_id JOIN layers_parcel p ON p.id = r.parcel_id
+        """,
+        # per building: its host (the surface parcel it overlaps most) and the part outside every one
+        """
+        CREATE TEMP TABLE _rel_bhost AS
+        SELECT building_id, min(parcel_id) AS host_id, 0.0::float8 AS outside_m2,
+               NULL::geometry AS outside_geom
+        FROM _rel_bp GROUP BY building_id HAVING count(*) = 1 AND bool_and(rel = 2)
+        UNION ALL
+        SELECT b.id, host.parcel_id, onemap_gk_area(o.geom, b.geom), o.geom
+        FROM layers_building b
+        JOIN (SELECT DISTINCT building_id FROM _rel_bover) c ON c.building_id = b.id
+        CROSS JOIN LATERAL (
+            SELECT parcel_id FROM _rel_bover v WHERE v.building_id = b.id
+            ORDER BY overlap_m2 DESC, parcel_id LIMIT 1
+        ) host
+        CROSS JOIN LATERAL (
+            SELECT ST_Difference(b.geom, ST_Union(p.geom)) AS geom
+            FROM _rel_bp r JOIN layers_parcel p ON p.id = r.parcel_id WHERE r.building_id = b.id
+        ) o
+        UNION ALL
+        SELECT b.id, NULL, onemap_gk_area(b.geom), b.geom
+        FROM layers_building b
+        WHERE IN_SCOPE(b) AND NOT EXISTS (SELECT 1 FROM _rel_bp r WHERE r.building_id = b.id)
+        """,
+        "CREATE INDEX ON _rel_bhost (building_id)",
+        "CREATE INDEX ON _rel_bover (building_id)",
+        "ANALYZE _rel_bhost",
+        "ANALYZE _rel_bover",
+    ),
+)
+
+COUNTY_PIECES = Relation(
+    name="county_pieces",
+    subject="",
+    tables=("_rel_county",),
+    statements=(
+        # small pieces make point-in-county tests cheap whatever the size of a county polygon
+        """
+        CREATE TEMP TABLE _rel_county AS
+        SELECT code, ST_Subdivide(geom, 64) AS geom FROM layers_admindivision WHERE valid_to IS NULL
+        """,
+        "CREATE INDEX ON _rel_county USING gist (geom)",
+        "ANALYZE _rel_county",
+    ),
+)
+
+RELATIONS = {r.name: r for r in (BUILDING_PARCELS, COUNTY_PIECES)}

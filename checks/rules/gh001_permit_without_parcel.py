@@ -1,0 +1,39 @@
+"""GH-001 规划许可无登记宗地: a permit's red line lies over no registered surface parcel."""
+
+from checks.rules.base import BUSINESS, Param, Rule
+
+RULE = Rule(
+    code="GH-001",
+    rule_class=BUSINESS,
+    version="1.0",
+    title_zh="规划许可红线下无已登记宗地",
+    title_en="Planning permit with no registered parcel under its red line",
+    explanation_zh="用地红线与任何地表宗地的重叠面积均未达到容差（且红线位于辖区内）。",
+    explanation_en="The red line overlaps no surface parcel by the tolerance (and lies in the jurisdiction).",
+    severity="high",
+    subject="permit",
+    reads={"permit": ("geom",), "parcel": ("geom", "qlsdfs")},
+    material={"permit": ("geom",)},
+    params={"min_overlap_m2": Param(10.0, "m²", "视为压占的重叠面积下限", "overlap that counts as a parcel")},
+    spatial=("parcel",),
+    uses=("county_pieces",),
+    manifest_kind="permit_without_parcel",
+    sql="""
+    SELECT ARRAY['permit:' || g.id] AS refs, g.geom,
+           jsonb_build_object('area_m2', round(onemap_gk_area(g.geom)::numeric, 2),
+                              'min_overlap_m2', %(min_overlap_m2)s) AS vals
+    FROM layers_planningpermit g
+    WHERE IN_SCOPE(g)
+      AND EXISTS (SELECT 1 FROM _rel_county c WHERE ST_Intersects(c.geom, g.geom))
+      -- the usual case, cheaply: one surface parcel covers it (then the overlap is its whole area)
+      AND NOT (onemap_gk_area(g.geom) >= %(min_overlap_m2)s AND EXISTS (
+          SELECT 1 FROM layers_parcel p WHERE p.qlsdfs = '1' AND ST_Covers(p.geom, g.geom)
+      ))
+      AND NOT EXISTS (
+          SELECT 1 FROM layers_parcel p
+          WHERE p.qlsdfs = '1' AND ST_Intersects(p.geom, g.geom)
+            AND onemap_gk_area(ST_Intersection(p.geom, g.geom), g.geom)
+                >= %(min_overlap_m2)s
+      )
+    """,
+)

@@ -1,0 +1,45 @@
+"""GH-003 规划用地性质与宗地用途不符: the permit's use and its host parcel's YT differ at the first level."""
+
+from checks.rules.base import BUSINESS, Param, Rule
+
+RULE = Rule(
+    code="GH-003",
+    rule_class=BUSINESS,
+    version="1.0",
+    title_zh="规划用地性质与宗地用途不一致",
+    title_en="Permit land use incompatible with the parcel's land use",
+    explanation_zh="许可用地性质（经 GB/T 21010 2007→2017 对照转换）与主宗地（重叠面积最大的地表宗地）"
+    "用途的一级类不同。",
+    explanation_en="The permit's land use (through the GB/T 21010 2007→2017 crosswalk) and the land use (YT) "
+    "of its host parcel (the surface parcel it overlaps most) differ in their first-level class.",
+    severity="medium",
+    subject="permit",
+    reads={"permit": ("geom", "land_use"), "parcel": ("geom", "qlsdfs", "yt")},
+    material={"permit": ("land_use",), "parcel": ("yt",)},
+    params={"min_overlap_m2": Param(10.0, "m²", "主宗地重叠面积下限", "minimum overlap of the host")},
+    spatial=("parcel",),
+    manifest_kind="permit_landuse_conflict",
+    # the usual case first, cheaply (materialised): a surface parcel of the same first-level class covers
+    # the red line, so it is a largest overlap; the host overlay runs only for the rest. Among equally large
+    # overlaps a parcel of the same class is preferred (a tie is no finding)
+    sql="""
+    WITH cand AS MATERIALIZED (
+        SELECT g.id FROM layers_planningpermit g
+        LEFT JOIN LATERAL (  -- a lateral LIMIT 1, not NOT EXISTS: a hash anti-join on the class would test
+            SELECT 1 AS ok FROM layers_parcel p  -- every parcel of that class
+            WHERE p.qlsdfs = '1' AND ST_Covers(p.geom, g.geom) AND left(p.yt, 2) = left(g.land_use, 2) LIMIT 1
+        ) same ON true
+        WHERE IN_SCOPE(g) AND g.land_use <> '' AND same.ok IS NULL
+    )
+    SELECT ARRAY['permit:' || g.id, 'parcel:' || h.id] AS refs, g.geom,
+           jsonb_build_object('permit_land_use', g.land_use, 'parcel_zddm', h.zddm, 'parcel_yt', h.yt) AS vals
+    FROM cand JOIN layers_planningpermit g ON g.id = cand.id
+    CROSS JOIN LATERAL (
+        SELECT p.id, p.zddm, p.yt, onemap_gk_area(ST_Intersection(p.geom, g.geom), g.geom) m2
+        FROM layers_parcel p
+        WHERE p.qlsdfs = '1' AND ST_Intersects(p.geom, g.geom)
+        ORDER BY 4 DESC, left(p.yt, 2) = left(g.land_use, 2) DESC, p.id LIMIT 1
+    ) h
+    WHERE h.yt <> '' AND h.m2 >= %(min_overlap_m2)s AND left(g.land_use, 2) <> left(h.yt, 2)
+    """,
+)
