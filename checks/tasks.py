@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 
+from django.db import transaction
 from procrastinate import exceptions
 from procrastinate.contrib.django import app
 
@@ -26,6 +27,8 @@ def recheck(load_run: int | None = None) -> int:
 def enqueue_recheck(sender=None, run=None, **kwargs) -> None:
     """``etl.signals.load_completed`` receiver: queue the re-check (a no-op when one is already queued)."""
     try:
-        recheck.defer(load_run=getattr(run, "pk", None))
+        # a savepoint: the refused duplicate must not abort a surrounding transaction (tests, callers)
+        with transaction.atomic():
+            recheck.defer(load_run=getattr(run, "pk", None))
     except exceptions.AlreadyEnqueued:
         log.debug("a re-check is already queued; it will cover load #%s", getattr(run, "pk", None))

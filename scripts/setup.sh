@@ -58,11 +58,15 @@ fi
 .venv/bin/python manage.py migrate --noinput | grep -vE '^(Operations to perform|  Apply all migrations|Running migrations|  No migrations to apply)' || true
 
 # --- translations and static files (only when their sources changed) ------------------------------------
-if [ -n "$(find locale -name '*.po' -newer var/.messages-compiled 2>/dev/null)" ] || [ ! -f var/.messages-compiled ]; then
+# every app's locale/ and static/ (not the virtualenv's nor var/)
+sources() { find . \( -path ./.venv -o -path ./var -o -path ./.git \) -prune -o -type d -name "$1" -print; }
+if [ ! -f var/.messages-compiled ] \
+   || [ -n "$(find $(sources locale) -name '*.po' -newer var/.messages-compiled 2>/dev/null | head -1)" ]; then
   .venv/bin/python manage.py compilemessages -v 0 --ignore=.venv
   touch var/.messages-compiled
 fi
-if [ ! -f var/static/staticfiles.json ] || [ -n "$(find frontend/static -newer var/static/staticfiles.json -type f 2>/dev/null | head -1)" ] \
+if [ ! -f var/static/staticfiles.json ] \
+   || [ -n "$(find $(sources static) -newer var/static/staticfiles.json -type f 2>/dev/null | head -1)" ] \
    || [ requirements.txt -nt var/static/staticfiles.json ]; then
   .venv/bin/python manage.py collectstatic --noinput -v 0
 fi
