@@ -48,6 +48,28 @@ def requested_layers(path: str, params) -> set[str]:
 def cached_tile_path(app, path: str, environ: dict) -> str | None:
     """The file of a WMTS REST or TMS tile in MapProxy's file cache, if it is there (else ``None``: the
     request goes to MapProxy). Anything MapProxy would reject or treat specially also returns ``None``."""
+    location = tile_file(app, path, environ)
+    return location if location is not None and os.path.isfile(location) else None
+
+
+def tile_file(app, path: str, environ: dict) -> str | None:
+    """Where MapProxy keeps (or would keep) the tile of this URL; ``None`` for anything that is not a
+    plain WMTS REST/TMS tile of a file cache. Remembered on the app per URL (the answer depends only on
+    the app's configuration and the URL), so a tile burst parses each URL once."""
+    memo = getattr(app, "_onemap_tile_files", None)
+    if memo is None:
+        memo = app._onemap_tile_files = {}
+    key = (path, environ.get("QUERY_STRING", ""))
+    if key in memo:
+        return memo[key]
+    location = _tile_file(app, path, environ)
+    if len(memo) > 50_000:
+        memo.clear()
+    memo[key] = location
+    return location
+
+
+def _tile_file(app, path: str, environ: dict) -> str | None:
     parts = path.split("/")
     if len(parts) < 5 or parts[0] not in ("wmts", "tms") or parts[1] == "1.0.0" and parts[0] == "wmts":
         return None
@@ -80,10 +102,23 @@ def cached_tile_path(app, path: str, environ: dict) -> str | None:
         cache = layer.tile_manager.cache
         if not isinstance(cache, FileCache):
             return None
-        location = cache.tile_location(Tile(coord))
+        return cache.tile_location(Tile(coord))
     except Exception:  # noqa: BLE001 - whatever MapProxy cannot parse, MapProxy answers (with its error)
         return None
-    return location if os.path.isfile(location) else None
+
+
+def tile_environ(path: str, query: str) -> dict:
+    """The least WSGI environ MapProxy's request parsing needs to read a tile URL."""
+    return {
+        "PATH_INFO": "/" + path,
+        "QUERY_STRING": query,
+        "REQUEST_METHOD": "GET",
+        "SCRIPT_NAME": "/mapproxy",
+        "wsgi.url_scheme": "http",
+        "SERVER_NAME": "localhost",
+        "SERVER_PORT": "80",
+        "HTTP_HOST": "localhost",
+    }
 
 
 def file_response(request, location: str) -> HttpResponse | None:
@@ -117,6 +152,12 @@ class MapProxyView(ServiceView):
             if name not in allowed and registry.get(name) is not None:
                 raise PermissionDenied(f"layer {name!r} needs another role")
         app = mapproxy.app_for(visible)
+        if path.startswith(("wmts/", "tms/")):
+            query = request.META.get("QUERY_STRING", "")
+            location = tile_file(app, path, tile_environ(path, query))
+            response = file_response(request, location) if location is not None else None
+            if response is not None:
+                return response
         environ = {k: v for k, v in request.META.items() if isinstance(k, str)}
         environ.update(
             {
@@ -131,11 +172,6 @@ class MapProxyView(ServiceView):
                 "HTTP_HOST": request.get_host(),
             }
         )
-        location = cached_tile_path(app, path, environ)
-        if location is not None:
-            response = file_response(request, location)
-            if response is not None:
-                return response
         captured = {}
 
         def start_response(status, headers, exc_info=None):
