@@ -105,3 +105,31 @@ def test_access_anonymous_401_other_role_403_unknown_404_token_ok(client, served
     assert by_token.status_code == 200 and by_token.content
     client.login(username=served.user("analyst"), password="pw-for-serving-1")
     assert client.get(f"/tiles/parcels/16/{x}/{y}.pbf").status_code == 200
+
+
+def test_a_tile_request_runs_one_query_and_a_role_change_takes_effect_at_once(client, served):
+    """Session user and roles are remembered per process for seconds, the data version comes with the
+    tile: a session's tile is one statement. Taking the role away (or logging out) is not remembered."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+    from django.test.utils import CaptureQueriesContext
+
+    x, y = tile_of(106.5705, 29.5602, 16)
+    url = f"/tiles/parcels/16/{x}/{y}.pbf"
+    user = get_user_model().objects.get(username=served.user("analyst"))
+    client.force_login(user)
+    assert client.get(url).status_code == 200
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(url)
+    assert response.status_code == 200 and mapbox_vector_tile.decode(response.content)["parcels"]["features"]
+    assert len(queries.captured_queries) == 1, [q["sql"][:80] for q in queries.captured_queries]
+    assert "ST_AsMVT" in queries[0]["sql"] and "tiles_layerversion" in queries[0]["sql"]
+    analyst = Group.objects.get(name="analyst")
+    user.groups.remove(analyst)
+    try:
+        assert client.get(url).status_code == 403
+    finally:
+        user.groups.add(analyst)
+    assert client.get(url).status_code == 200
+    client.logout()
+    assert client.get(url).status_code == 401

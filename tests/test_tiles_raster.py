@@ -296,3 +296,42 @@ def _png_of(tif: Path) -> bytes:
     png = tif.with_suffix(".png")
     subprocess.run(["gdal_translate", "-q", "-of", "PNG", str(tif), str(png)], check=True, timeout=60)
     return png.read_bytes()
+
+
+def test_a_cached_tile_is_served_from_its_file_after_the_role_check_and_a_cleaned_one_is_rendered(
+    client, served
+):
+    """The file-cache fast path: the bytes are the file's (replaced here by a marker image, so they cannot
+    come from MapProxy), the TMS URL of the same tile reads the same file, validators come from the file,
+    a layer of another role stays 403 even with its tile on disk, and a removed file falls through."""
+    from tiles.mapproxy_views import cached_tile_path
+
+    z = 16
+    x, y = tile_xy_mercator(*CENTRE, z)
+    url = f"/mapproxy/wmts/parcels/webmercator/{z:02d}/{x}/{y}.png"
+    rendered = get(client, served, url)
+    assert rendered.status_code == 200 and drawn(rendered.content) > 1000
+    app = tiles_mapproxy.app_for(tiles_mapproxy.registry.all_layers())
+    environ = {"PATH_INFO": url.removeprefix("/mapproxy"), "QUERY_STRING": "", "REQUEST_METHOD": "GET"}
+    environ.update({"wsgi.url_scheme": "http", "SERVER_NAME": "t", "SERVER_PORT": "80", "HTTP_HOST": "t"})
+    location = Path(cached_tile_path(app, url.removeprefix("/mapproxy/"), environ))
+    assert location.is_file() and tiles_mapproxy.config_dir() in location.parents
+    marker = io.BytesIO()
+    Image.new("RGBA", (256, 256), (255, 0, 0, 255)).save(marker, "PNG")
+    location.write_bytes(marker.getvalue())
+    cached = get(client, served, url)
+    assert cached.status_code == 200 and cached["Content-Type"] == "image/png"
+    assert cached.content == marker.getvalue() and cached["Last-Modified"] and cached["ETag"]
+    tms = get(client, served, f"/mapproxy/tms/1.0.0/parcels/webmercator/{z - 1}/{x}/{2**z - 1 - y}.png")
+    assert tms.content == marker.getvalue()
+    again = client.get(url, HTTP_IF_NONE_MATCH=cached["ETag"], **served.basic("analyst"))
+    assert again.status_code == 304 and again.content == b""
+    # the quarantine's tile on disk does not open it to an analyst
+    quarantine = url.replace("/parcels/", "/etl_quarantine/")
+    assert get(client, served, quarantine, "operator").status_code == 200
+    assert get(client, served, quarantine).status_code == 403
+    # the re-seed job's clean-up removes the file: the next request renders the data again
+    location.unlink()
+    fresh = get(client, served, url)
+    assert fresh.status_code == 200 and pixels(fresh.content) == pixels(rendered.content)
+    assert location.is_file() and fresh["ETag"] != cached["ETag"]

@@ -3,13 +3,25 @@ MapProxy app built for exactly the layers the user may see (see :func:`tiles.map
 
 Layer names are read from where each protocol puts them (WMS ``LAYERS``/``QUERY_LAYERS``, WMTS ``LAYER``
 or the REST path, TMS path); a layer of another role is 403 before MapProxy renders anything.
+
+Cached tiles (WMTS REST and TMS URLs) are answered from MapProxy's file cache by Django itself, after the
+role check: going through MapProxy's WSGI app for a file that already exists costs ~20× a static file
+(request objects, image wrapping, a full copy of the body). The tile's file is located with MapProxy's
+own request parsing and tile grid (so origins, skipped TMS levels and the cache layout are exactly
+MapProxy's); a missing file (never rendered, or removed by the re-seed job's clean-up) falls through to
+MapProxy, which renders and stores it. ETag and Last-Modified come from the file, so a re-seeded tile
+has a new validator.
 """
 
 from __future__ import annotations
 
 import io
+import mimetypes
+import os
 
 from django.http import HttpResponse
+from django.utils.cache import get_conditional_response
+from django.utils.http import http_date
 from drf_spectacular.utils import extend_schema
 from rest_framework.exceptions import PermissionDenied
 
@@ -33,6 +45,104 @@ def requested_layers(path: str, params) -> set[str]:
     return names
 
 
+def cached_tile_path(app, path: str, environ: dict) -> str | None:
+    """The file of a WMTS REST or TMS tile in MapProxy's file cache, if it is there (else ``None``: the
+    request goes to MapProxy). Anything MapProxy would reject or treat specially also returns ``None``."""
+    location = tile_file(app, path, environ)
+    return location if location is not None and os.path.isfile(location) else None
+
+
+def tile_file(app, path: str, environ: dict) -> str | None:
+    """Where MapProxy keeps (or would keep) the tile of this URL; ``None`` for anything that is not a
+    plain WMTS REST/TMS tile of a file cache. Remembered on the app per URL (the answer depends only on
+    the app's configuration and the URL), so a tile burst parses each URL once."""
+    memo = getattr(app, "_onemap_tile_files", None)
+    if memo is None:
+        memo = app._onemap_tile_files = {}
+    key = (path, environ.get("QUERY_STRING", ""))
+    if key in memo:
+        return memo[key]
+    location = _tile_file(app, path, environ)
+    if len(memo) > 50_000:
+        memo.clear()
+    memo[key] = location
+    return location
+
+
+def _tile_file(app, path: str, environ: dict) -> str | None:
+    parts = path.split("/")
+    if len(parts) < 5 or parts[0] not in ("wmts", "tms") or parts[1] == "1.0.0" and parts[0] == "wmts":
+        return None
+    try:
+        from mapproxy.cache.file import FileCache
+        from mapproxy.cache.tile import Tile
+        from mapproxy.request.base import Request
+
+        handler = app.handlers.get(parts[0])
+        if handler is None or (parts[0] == "wmts" and not hasattr(handler, "url_converter")):
+            return None
+        request = handler.parse_request(Request(environ))
+        if getattr(request, "request_handler_name", None) != ("tile" if parts[0] == "wmts" else "map"):
+            return None
+        if parts[0] == "wmts":
+            handler.check_request(request)  # parses the REST path (layer, matrix set, tile, format)
+            layer = handler.layers[request.layer][request.tilematrixset]
+            if request.format and request.format != layer.format:
+                return None
+            coord = layer._internal_tile_coord(request)
+        else:
+            if handler.origin and not request.origin:
+                request.origin = handler.origin
+            layer, _limit = handler.layer(request)
+            if request.format != layer.format:
+                return None
+            coord = layer._internal_tile_coord(request, use_profiles=request.use_profiles)
+        if getattr(request, "dimensions", None) and set(request.dimensions) - {"_layer_spec"}:
+            return None
+        cache = layer.tile_manager.cache
+        if not isinstance(cache, FileCache):
+            return None
+        return cache.tile_location(Tile(coord))
+    except Exception:  # noqa: BLE001 - whatever MapProxy cannot parse, MapProxy answers (with its error)
+        return None
+
+
+def tile_environ(path: str, query: str) -> dict:
+    """The least WSGI environ MapProxy's request parsing needs to read a tile URL."""
+    return {
+        "PATH_INFO": "/" + path,
+        "QUERY_STRING": query,
+        "REQUEST_METHOD": "GET",
+        "SCRIPT_NAME": "/mapproxy",
+        "wsgi.url_scheme": "http",
+        "SERVER_NAME": "localhost",
+        "SERVER_PORT": "80",
+        "HTTP_HOST": "localhost",
+    }
+
+
+def file_response(request, location: str) -> HttpResponse | None:
+    """The cached tile as a conditional response (``None`` if it vanished since it was found: a clean-up
+    ran in between, and MapProxy renders it again). The body is read whole: tiles are a few KiB, and a
+    plain response is cheaper than a streamed one and carries its Content-Length."""
+    try:
+        with open(location, "rb") as handle:
+            stat = os.fstat(handle.fileno())
+            etag = f'"{stat.st_mtime_ns:x}-{stat.st_size:x}"'
+            last_modified = int(stat.st_mtime)
+            conditional = get_conditional_response(request, etag=etag, last_modified=last_modified)
+            body = b"" if conditional is not None else handle.read()
+    except OSError:
+        return None
+    response = conditional or HttpResponse(
+        body, content_type=mimetypes.guess_type(location)[0] or "application/octet-stream"
+    )
+    response["ETag"] = etag
+    response["Last-Modified"] = http_date(last_modified)
+    response["Cache-Control"] = "private, max-age=60"
+    return response
+
+
 class MapProxyView(ServiceView):
     @extend_schema(exclude=True)
     def get(self, request, path: str = ""):
@@ -42,6 +152,12 @@ class MapProxyView(ServiceView):
             if name not in allowed and registry.get(name) is not None:
                 raise PermissionDenied(f"layer {name!r} needs another role")
         app = mapproxy.app_for(visible)
+        if path.startswith(("wmts/", "tms/")):
+            query = request.META.get("QUERY_STRING", "")
+            location = tile_file(app, path, tile_environ(path, query))
+            response = file_response(request, location) if location is not None else None
+            if response is not None:
+                return response
         environ = {k: v for k, v in request.META.items() if isinstance(k, str)}
         environ.update(
             {

@@ -50,6 +50,22 @@ def valid_tile(z: int, x: int, y: int) -> bool:
     return 0 <= z <= 22 and 0 <= x < 2**z and 0 <= y < 2**z
 
 
+VERSION_SQL = "SELECT COALESCE((SELECT version FROM tiles_layerversion WHERE layer = %s), 0)"
+
+
+def render_tile_with_version(layer: Layer, z: int, x: int, y: int) -> tuple[int, bytes]:
+    """The layer's data version and the tile, read by one statement (one snapshot: the version is the
+    one of the data the tile was built from, so its ETag can never label older or newer data)."""
+    if not layer.min_zoom <= z <= layer.max_zoom:
+        with connection.cursor() as cursor:
+            cursor.execute(VERSION_SQL, [layer.name])
+            return cursor.fetchone()[0], b""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT ({VERSION_SQL}), ({tile_sql(layer, z)})", [layer.name, z, x, y, z, x, y])
+        version, data = cursor.fetchone()
+    return version, bytes(data or b"")
+
+
 def render_tile(layer: Layer, z: int, x: int, y: int) -> bytes:
     """The tile's bytes (empty outside the layer's zoom range: nothing to draw there by design)."""
     if not layer.min_zoom <= z <= layer.max_zoom:

@@ -9,14 +9,79 @@ so no service can forget one. Anonymous requests get 401 with a ``WWW-Authentica
 
 from __future__ import annotations
 
+import hashlib
+import threading
+import time
+
+from django.contrib.auth import get_user_model
+from django.db.models.signals import m2m_changed, post_save
 from django.http import Http404
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.views import APIView
 
+from accounts.roles import user_roles
 from layers import registry
 from layers.features import QueryError
 from layers.registry import Layer
+
+# Roles of an authenticated user, remembered per process for a short time: a map view asks for dozens of
+# tiles per second, each of which would otherwise query the user's groups. Keyed by user id, superuser
+# flag and the credential (session key, or a digest of the Authorization header), so a new login or
+# another credential never reuses an entry; a change of the user's groups or flags in this process drops
+# the entries at once, in other processes within ROLES_TTL seconds.
+ROLES_TTL = 30.0
+_roles_lock = threading.Lock()
+_roles: dict[tuple, tuple[float, frozenset[str]]] = {}
+
+
+def _credential(request) -> str:
+    header = request.META.get("HTTP_AUTHORIZATION", "")
+    if header:
+        return "a:" + hashlib.sha256(header.encode()).hexdigest()
+    session = getattr(request._request, "session", None) if hasattr(request, "_request") else None
+    return "s:" + (getattr(session, "session_key", None) or "")
+
+
+def prime_roles(request) -> None:
+    """Put the user's roles on the user object from the process cache (or load and cache them), so
+    :func:`accounts.roles.user_roles` and every ``Layer.allows`` of this request run no query."""
+    user = request.user
+    if not user.is_authenticated or getattr(user, "_onemap_roles", None) is not None:
+        return
+    key = (user.pk, user.is_superuser, user.is_active, _credential(request))
+    now = time.monotonic()
+    hit = _roles.get(key)
+    if hit is not None and hit[0] > now:
+        user._onemap_roles = set(hit[1])
+        return
+    roles = frozenset(user_roles(user))
+    with _roles_lock:
+        if len(_roles) > 10_000:
+            _roles.clear()
+        _roles[key] = (now + ROLES_TTL, roles)
+
+
+def forget_roles(user_id=None) -> None:
+    """Drop remembered roles (of one user, or all)."""
+    with _roles_lock:
+        for key in [k for k in _roles if user_id is None or k[0] == user_id]:
+            _roles.pop(key, None)
+
+
+def _on_groups_changed(sender, instance, pk_set=None, **kwargs) -> None:
+    if isinstance(instance, get_user_model()):
+        forget_roles(instance.pk)
+    else:  # a group's users changed from the group side
+        forget_roles(None)
+
+
+def _on_user_saved(sender, instance, **kwargs) -> None:
+    forget_roles(instance.pk)
+
+
+m2m_changed.connect(_on_groups_changed, sender=get_user_model().groups.through, dispatch_uid="onemap-roles")
+post_save.connect(_on_user_saved, sender=get_user_model(), dispatch_uid="onemap-roles-user")
 
 
 class FirstRendererNegotiation(BaseContentNegotiation):
@@ -34,6 +99,10 @@ class ServiceView(APIView):
     """Base of the tile, OGC and MapProxy views (authenticated, format from the URL)."""
 
     content_negotiation_class = FirstRendererNegotiation
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)  # authentication and IsAuthenticated first
+        prime_roles(request)
 
 
 def visible_layer(request, name: str) -> Layer:

@@ -107,6 +107,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # tile services only: the session's user remembered for seconds (layers/api/auth.py)
+    "layers.api.auth.CachedSessionUserMiddleware",
     # Nothing but the login page (and static assets) answers an anonymous user.
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
