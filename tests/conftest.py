@@ -11,6 +11,31 @@ def pytest_configure(config):
     ensure_database()
 
 
+@pytest.fixture(scope="session")
+def django_db_setup(request, django_test_environment, django_db_blocker, django_db_modify_db_settings):
+    """pytest-django's set-up, except that the test database always exists.
+
+    pytest-django creates it only when some collected test is marked ``django_db``; modules that commit their
+    own data in module fixtures (served layers, tiles, browser flows) and run alone would otherwise write
+    into the development database.
+    """
+    from django.db import connection
+    from django.test.utils import setup_databases, teardown_databases
+    from pytest_django.fixtures import _get_databases_for_setup
+
+    _aliases, serialized = _get_databases_for_setup(request.session.items)
+    with django_db_blocker.unblock():
+        config = setup_databases(
+            verbosity=0, interactive=False, aliases={"default"}, serialized_aliases=serialized
+        )
+        assert connection.settings_dict["NAME"].startswith("test_"), (
+            "tests must not use the development database"
+        )
+    yield
+    with django_db_blocker.unblock():
+        teardown_databases(config, verbosity=0)
+
+
 @pytest.fixture
 def role_user(django_user_model):
     """Factory: a user holding the given roles (group names)."""
