@@ -25,6 +25,7 @@ def django_db_setup(request, django_test_environment, django_db_blocker, django_
 
     _aliases, serialized = _get_databases_for_setup(request.session.items)
     with django_db_blocker.unblock():
+        _disconnect_others(connection.creation._get_test_db_name())  # a previous run's late subprocesses
         config = setup_databases(
             verbosity=0, interactive=False, aliases={"default"}, serialized_aliases=serialized
         )
@@ -33,7 +34,24 @@ def django_db_setup(request, django_test_environment, django_db_blocker, django_
         )
     yield
     with django_db_blocker.unblock():
-        teardown_databases(config, verbosity=0)
+        _disconnect_others(connection.settings_dict["NAME"])  # servers and workers the tests started
+        try:
+            teardown_databases(config, verbosity=0)
+        except Exception as exc:  # noqa: BLE001 - as pytest-django does: a warning, the results stand
+            request.node.warn(pytest.PytestWarning(f"Error when trying to teardown test databases: {exc!r}"))
+
+
+def _disconnect_others(database: str) -> None:
+    """End the other sessions on ``database`` (subprocess servers and workers closing late), so that it can
+    be dropped."""
+    from django.db import connection
+
+    with connection._nodb_cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = %s AND pid <> pg_backend_pid()",
+            [database],
+        )
 
 
 @pytest.fixture
