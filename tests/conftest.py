@@ -17,17 +17,16 @@ def django_db_setup(request, django_test_environment, django_db_blocker, django_
 
     pytest-django creates it only when some collected test is marked ``django_db``; modules that commit their
     own data in module fixtures (served layers, tiles, browser flows) and run alone would otherwise write
-    into the development database.
+    into the development database. Its migrated contents are always serialised, so :func:`restore_baseline`
+    can put them back after a transactional test flushed them.
     """
     from django.db import connection
     from django.test.utils import setup_databases, teardown_databases
-    from pytest_django.fixtures import _get_databases_for_setup
 
-    _aliases, serialized = _get_databases_for_setup(request.session.items)
     with django_db_blocker.unblock():
         _disconnect_others(connection.creation._get_test_db_name())  # a previous run's late subprocesses
         config = setup_databases(
-            verbosity=0, interactive=False, aliases={"default"}, serialized_aliases=serialized
+            verbosity=0, interactive=False, aliases={"default"}, serialized_aliases={"default"}
         )
         assert connection.settings_dict["NAME"].startswith("test_"), (
             "tests must not use the development database"
@@ -39,6 +38,16 @@ def django_db_setup(request, django_test_environment, django_db_blocker, django_
             teardown_databases(config, verbosity=0)
         except Exception as exc:  # noqa: BLE001 - as pytest-django does: a warning, the results stand
             request.node.warn(pytest.PytestWarning(f"Error when trying to teardown test databases: {exc!r}"))
+
+
+def restore_baseline() -> None:
+    """Put back what the migrations loaded (roles, code lists, counties) if a transactional test flushed the
+    database before a module fixture that commits its own data runs."""
+    from django.contrib.auth.models import Group
+    from django.db import connection
+
+    if not Group.objects.exists():
+        connection.creation.deserialize_db_from_string(connection._test_serialized_contents)
 
 
 def _disconnect_others(database: str) -> None:

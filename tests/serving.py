@@ -65,7 +65,9 @@ def load_served(prefix: str, folder: Path) -> Served:
     from django.contrib.auth.models import Group
 
     from etl.runner import run_load
+    from tests.conftest import restore_baseline
 
+    restore_baseline()
     for role, group in ROLES.items():
         user = get_user_model().objects.create_user(username=f"{prefix}-{role}", password=PASSWORD)
         user.groups.set([Group.objects.get(name=group)])
