@@ -132,8 +132,9 @@ def test_operator_loads_planning_fixes_unknown_codes_and_reruns(
 
     page.click("button.dry-run")
     wait_for_job(page)
-    page.goto(page.url)  # (the page also reloads itself when a dry run ends)
-    page.wait_for_selector("ul.unknown")  # after the reload: the dry run's unknown codes
+    # the page reloads itself 1.5 s after a dry run ends (no second navigation of ours to race with it)
+    page.wait_for_selector("ul.unknown", timeout=60_000)  # after the reload: the dry run's unknown codes
+    page.wait_for_load_state("load")
     assert "code_unknown" in page.inner_text("table.findings")
     shot(page, "2-dry-run")
 
