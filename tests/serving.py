@@ -97,6 +97,19 @@ def database_url() -> str:
     return f"postgres://{s['USER']}:{s['PASSWORD']}@{s['HOST']}:{s['PORT']}/{s['NAME']}"
 
 
+def run_worker_once(*queues: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    """`manage.py procrastinate worker --one-shot` on the test database: the jobs a test queued, run by a
+    real worker process as in production."""
+    return subprocess.run(
+        [sys.executable, "manage.py", "procrastinate", "worker", "--one-shot", "--queues", ",".join(queues)],
+        cwd=ROOT,
+        env=dict(os.environ, DATABASE_URL=database_url()),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -3,9 +3,6 @@ through deletes; the re-check job runs after a committed load in a real worker."
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -25,8 +22,8 @@ from tests.etl_files import (
     write_registration,
     write_supply_csv,
 )
+from tests.serving import run_worker_once
 
-ROOT = Path(__file__).resolve().parent.parent
 SYSTEMS = ("registration", "planning", "landsupply")
 
 
@@ -128,21 +125,6 @@ def test_watermark_stays_below_a_running_load(tmp_path):
     assert RuleState.objects.get(rule="ZD-002").watermark == stuck.pk - 1
 
 
-def run_worker_once() -> subprocess.CompletedProcess:
-    s = connection.settings_dict
-    env = dict(
-        os.environ, DATABASE_URL=f"postgres://{s['USER']}:{s['PASSWORD']}@{s['HOST']}:{s['PORT']}/{s['NAME']}"
-    )
-    return subprocess.run(
-        [sys.executable, "manage.py", "procrastinate", "worker", "--one-shot", "--queues", "checks"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_committed_load_queues_one_recheck_job_that_a_worker_runs(tmp_path):
@@ -156,7 +138,7 @@ def test_a_committed_load_queues_one_recheck_job_that_a_worker_runs(tmp_path):
             "SELECT count(*) FROM procrastinate_jobs WHERE queue_name = 'checks' AND status = 'todo'"
         )
         assert cursor.fetchone()[0] == 1, "two loads, one queued re-check"
-    result = run_worker_once()
+    result = run_worker_once("checks", timeout=120)
     assert result.returncode == 0, result.stderr
     run = CheckRun.objects.get()
     assert run.trigger == "job" and run.status == "completed"

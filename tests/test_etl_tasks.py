@@ -2,36 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
-from django.db import connection
 
 from etl.models import LoadRun
 from etl.tasks import load_export
 from layers.models import Parcel
 from tests.etl_files import building_rows, parcel_rows, write_registration
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def run_worker_once() -> subprocess.CompletedProcess:
-    """`manage.py procrastinate worker --one-shot` against the test database (DATABASE_URL)."""
-    s = connection.settings_dict
-    env = dict(
-        os.environ, DATABASE_URL=f"postgres://{s['USER']}:{s['PASSWORD']}@{s['HOST']}:{s['PORT']}/{s['NAME']}"
-    )
-    return subprocess.run(
-        [sys.executable, "manage.py", "procrastinate", "worker", "--one-shot", "--queues", "etl"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+from tests.serving import run_worker_once
 
 
 @pytest.mark.slow
@@ -39,7 +16,7 @@ def run_worker_once() -> subprocess.CompletedProcess:
 def test_load_job_runs_in_a_worker(tmp_path):
     folder = write_registration(tmp_path / "r", parcel_rows(3), building_rows(parcel_rows(3)))
     assert load_export.defer(system="registration", path=str(folder))
-    result = run_worker_once()
+    result = run_worker_once("etl", timeout=120)
     assert result.returncode == 0, result.stderr
     run = LoadRun.objects.get()
     assert run.status == "completed" and run.counts["added"] == 6
@@ -50,7 +27,7 @@ def test_load_job_runs_in_a_worker(tmp_path):
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_failed_job_records_the_error_on_the_run(tmp_path):
     assert load_export.defer(system="registration", path=str(tmp_path / "missing"))
-    run_worker_once()
+    run_worker_once("etl", timeout=120)
     run = LoadRun.objects.get()
     assert run.status == "failed" and "no such file" in run.error
     assert not Parcel.objects.exists()

@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import io
 import math
-import os
-import subprocess
-import sys
 
 import pytest
 from django.core.management import call_command
@@ -16,7 +13,7 @@ from PIL import Image
 from etl.models import LoadRun
 from etl.runner import run_load
 from tests.etl_files import building_rows, gk_square, parcel_rows, write_registration
-from tests.serving import ROOT, database_url, load_served, unload_served
+from tests.serving import load_served, run_worker_once, unload_served
 from tiles import mapproxy
 
 # No test transaction here: a load commits and announces itself on commit, as in production, so every test
@@ -50,17 +47,6 @@ def new_parcel_centre() -> tuple[float, float]:
     return TO_4545.transform(c.x, c.y, direction="INVERSE")
 
 
-def run_tiles_worker() -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "manage.py", "procrastinate", "worker", "--one-shot", "--queues", "tiles"],
-        cwd=ROOT,
-        env=dict(os.environ, DATABASE_URL=database_url()),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-
-
 def test_a_changed_parcel_shows_in_the_next_tile_after_the_reseed_job(client, served, django_db_blocker):
     with django_db_blocker.unblock():
         changed_parcel_shows(client, served)
@@ -91,7 +77,7 @@ def changed_parcel_shows(client, served):
     assert changed.status_code == 200 and changed.content
     assert drawn(client.get(urls[17], **served.basic("analyst")).content) == 0
 
-    result = run_tiles_worker()
+    result = run_worker_once("tiles")
     assert result.returncode == 0, result.stderr
     assert drawn(client.get(urls[14], **served.basic("analyst")).content) > before[14]  # re-seeded level
     assert drawn(client.get(urls[17], **served.basic("analyst")).content) > 500  # cleaned, rendered on demand
