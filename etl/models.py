@@ -97,9 +97,10 @@ class ChangedKey(models.Model):
         UPDATE = "U", "更新 update"
         DELETE = "D", "删除 delete"
 
-    # no database FK: its deferred check at commit would cost a lookup per changed row of a large load
+    # no database FK and no index of its own (the (run, target) index serves): a large load writes a row per
+    # changed key, and each constraint check or index entry is paid a million times
     run = models.ForeignKey(
-        LoadRun, on_delete=models.CASCADE, related_name="changed_keys", db_constraint=False
+        LoadRun, on_delete=models.CASCADE, related_name="changed_keys", db_constraint=False, db_index=False
     )
     target = models.CharField("目标 parcel|building|permit|landsupply", max_length=16)
     key = models.CharField("业务键 natural key ('/'-joined for compound keys)", max_length=200)
