@@ -218,10 +218,9 @@ class Stager:
         cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {self.table})")  # a writer may have won the race
         return not cursor.fetchone()[0]
 
-    @property
-    def key_expr(self) -> str:
-        """The natural key of unified row ``t`` as one text ('/'-joined for compound keys)."""
-        return "concat_ws('/', " + ", ".join(f"t.{c}::text" for c in self.key_columns) + ")"
+    def key_expr(self, alias: str = "t") -> str:
+        """The natural key of row ``alias`` as one text ('/'-joined for compound keys)."""
+        return "concat_ws('/', " + ", ".join(f"{alias}.{c}::text" for c in self.key_columns) + ")"
 
     def skip_unchanged(self, table: SourceTable, seen_keys: dict[str, int]) -> SourceTable:
         """Hash every raw row and drop those already loaded with the same content, mapping and code lists.
@@ -239,7 +238,7 @@ class Stager:
         if self.direct:  # the table was empty: whatever it holds now is this run's own earlier chunks
             return table
         self.wait()
-        key_expr = self.key_expr
+        key_expr = self.key_expr()
         with connection.cursor() as cursor:
             cursor.execute(
                 f"SELECT t.content_hash, t.id, {key_expr} FROM {self.table} t "
@@ -332,7 +331,7 @@ class Stager:
         """Merge into the unified table (or only count, for a dry run); returns the target's counts."""
         stg, table, system = self.stg, self.table, self.mapping.system
         join = " AND ".join(f"t.{c} = s.{c}" for c in self.key_columns)
-        key_expr = self.key_expr
+        key_expr = self.key_expr()
         delete_where = (
             f"t.src_system = %s AND NOT EXISTS (SELECT 1 FROM {stg} s WHERE {join}) "
             f"AND NOT EXISTS (SELECT 1 FROM {self.kept} k WHERE k.id = t.id) "
@@ -413,7 +412,7 @@ class Stager:
         with connection.cursor() as cursor:
             cursor.execute(
                 "INSERT INTO etl_changedkey (run_id, target, key, op, record_id) "
-                f"SELECT %s, %s, {self.key_expr}, 'I', t.id FROM {self.table} t",
+                f"SELECT %s, %s, {self.key_expr()}, 'I', t.id FROM {self.table} t",
                 [self.run.pk, self.target.model],
             )
             counts.update(added=cursor.rowcount, updated=0, deleted=0, unchanged=self.unchanged_skipped)
@@ -426,7 +425,7 @@ class Stager:
     def _record_changes(self, cursor, op: str, statement: str, params: list | None = None) -> int:
         """Run one merge statement and keep the keys it touched (``etl_changedkey``): re-checks and tile
         re-seeding start from them. Returns the number of rows changed."""
-        key_expr = self.key_expr
+        key_expr = self.key_expr()
         cursor.execute(
             f"WITH changed AS ({statement} RETURNING t.id, {key_expr} AS key) "
             "INSERT INTO etl_changedkey (run_id, target, key, op, record_id) "
@@ -457,13 +456,12 @@ class Stager:
         row number for a re-run of rejected rows). ``accepted``: the table holding the accepted rows."""
         run = self.run
         accepted = accepted or self.stg
-        stg_key = "concat_ws('/', " + ", ".join(f"s.{c}::text" for c in self.key_columns) + ")"
         cursor.execute(
             f"""
             UPDATE etl_problem p SET resolved_by_id = %s FROM etl_loadrun r
             WHERE p.run_id = r.id AND r.system = %s AND r.id <> %s AND NOT r.dry_run
               AND p.severity = 'error' AND p.resolved_by_id IS NULL AND p.target = %s
-              AND p.source_id IN (SELECT {stg_key} FROM {accepted} s)
+              AND p.source_id IN (SELECT {self.key_expr("s")} FROM {accepted} s)
             """,
             [run.pk, run.system, run.pk, self.target.name],
         )
