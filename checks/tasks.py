@@ -24,6 +24,20 @@ def recheck(load_run: int | None = None) -> int:
     return run.pk
 
 
+# Every quarter of an hour, even when no load comes: a 误报 whose expiry has passed must re-open on time, not
+# at the next load (which may be weeks away). Nothing dirty → each rule only expires its exceptions, so the
+# scheduled run costs a few index lookups. It shares the queueing lock: a re-check already queued covers it.
+@app.periodic(cron="*/15 * * * *", periodic_id="checks.expiry")
+@app.task(queue="checks", name="checks.scheduled", queueing_lock=QUEUEING_LOCK, lock="checks.engine")
+def scheduled(timestamp: int) -> int:
+    """Scheduled incremental run (re-opens expired exceptions; catches up on anything a lost job missed)."""
+    from checks.engine import run_checks
+
+    run = run_checks(trigger="schedule")
+    log.info("scheduled re-check #%s (tick %s): %s", run.pk, timestamp, run.counts)
+    return run.pk
+
+
 def enqueue_recheck(sender=None, run=None, **kwargs) -> None:
     """``etl.signals.load_completed`` receiver: queue the re-check (a no-op when one is already queued)."""
     try:
