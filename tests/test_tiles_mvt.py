@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import math
+import subprocess
 
 import mapbox_vector_tile
 import pytest
 from django.db import connection
 
-from tests.serving import Served, load_served, unload_served
+from tests.serving import PASSWORD, Served, Server, load_served, unload_served
 from tiles.services import layers_bump
 
 pytestmark = [pytest.mark.django_db]
@@ -133,3 +135,55 @@ def test_a_tile_request_runs_one_query_and_a_role_change_takes_effect_at_once(cl
     assert client.get(url).status_code == 200
     client.logout()
     assert client.get(url).status_code == 401
+
+
+@pytest.fixture(scope="module")
+def server(served):
+    process = Server()
+    yield process
+    process.stop()
+
+
+def test_gdal_mvt_driver_reads_a_tile_over_http_georeferenced_with_its_attributes(served, server, tmp_path):
+    """What QGIS and ogr2ogr see: GDAL's MVT driver opens the tile URL (z/x/y in the path georeference it)."""
+    z = 17
+    x, y = tile_of(106.5705, 29.5602, z)
+    out = tmp_path / "tile.geojson"
+    result = subprocess.run(
+        [
+            "ogr2ogr",
+            "-f",
+            "GeoJSON",
+            str(out),
+            f"MVT:/vsicurl/{server.url}/tiles/parcels/{z}/{x}/{y}.pbf",
+            "parcels",
+            "-oo",
+            "CLIP=NO",  # keep what lies in the tile's buffer too (GDAL clips to the tile by default)
+            "--config",
+            "GDAL_HTTP_AUTH",
+            "BASIC",
+            "--config",
+            "GDAL_HTTP_USERPWD",
+            f"{served.user('analyst')}:{PASSWORD}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    data = json.loads(out.read_text())
+    assert "3857" in data["crs"]["properties"]["name"]
+    zddm = {f["properties"]["zddm"] for f in data["features"]}
+    assert zddm == db_keys_in_tile("layers_parcel", "zddm", z, x, y)
+    # georeferenced: every vertex lies in the tile (plus its 64/4096 buffer), in Web Mercator metres
+    size = 40075016.685578488 / 2**z
+    west, north = -20037508.342789244 + x * size, 20037508.342789244 - y * size
+    margin = size * 64 / 4096 + 1e-6
+    points = []
+    for feature in data["features"]:
+        coords = feature["geometry"]["coordinates"]
+        polygons = [coords] if feature["geometry"]["type"] == "Polygon" else coords
+        points += [p for polygon in polygons for ring in polygon for p in ring]
+    assert points
+    assert all(west - margin <= px <= west + size + margin for px, _ in points)
+    assert all(north - size - margin <= py <= north + margin for _, py in points)
