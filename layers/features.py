@@ -14,6 +14,7 @@ from decimal import Decimal, InvalidOperation
 
 from django.db import connection
 
+from layers.geodesy import NULL_DATUM_SRID
 from layers.registry import LINEAGE_COLUMNS, SRID, Layer, all_layers
 
 # CGCS2000 lon/lat, WGS 84, Web Mercator, and the CGCS2000 Gauss-Krüger zones EPSG defines (6° 4491–4512,
@@ -157,7 +158,12 @@ def _where(q: FeatureQuery) -> tuple[str, list]:
 
 
 def _geometry_sql(q: FeatureQuery) -> str:
-    geom = "src.geom" if q.out_srid == SRID else f"ST_Transform(src.geom, {int(q.out_srid)})"
+    if q.out_srid == SRID:
+        geom = "src.geom"
+    elif q.out_srid in (NULL_DATUM_SRID, 3857):  # the same coordinates by a cheaper path (layers.geodesy)
+        geom = f"ST_Transform(ST_SetSRID(src.geom, {NULL_DATUM_SRID}), {int(q.out_srid)})"
+    else:
+        geom = f"ST_Transform(src.geom, {int(q.out_srid)})"
     if q.lat_lon and q.out_srid in GEOGRAPHIC:
         geom = f"ST_FlipCoordinates({geom})"
     precision = 8 if q.out_srid in GEOGRAPHIC else 3

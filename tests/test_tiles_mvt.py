@@ -187,3 +187,19 @@ def test_gdal_mvt_driver_reads_a_tile_over_http_georeferenced_with_its_attribute
     assert points
     assert all(west - margin <= px <= west + size + margin for px, _ in points)
     assert all(north - size - margin <= py <= north + margin for _, py in points)
+
+
+def test_projecting_cgcs2000_as_wgs84_gives_the_same_web_mercator_coordinates():
+    """The tile query projects lon/lat as WGS 84 (much cheaper in PROJ); that is only right while PROJ
+    treats CGCS2000 → WGS 84 as a null transformation. Checked across Chongqing and at China's corners."""
+    from layers.geodesy import NULL_DATUM_SRID
+
+    points = [(105.29, 28.16), (106.55, 29.56), (110.19, 32.2), (73.5, 18.2), (135.0, 53.5)]
+    with connection.cursor() as cursor:
+        for lon, lat in points:
+            cursor.execute(
+                "SELECT ST_Distance(ST_Transform(ST_SetSRID(ST_MakePoint(%s, %s), 4490), 3857), "
+                f"ST_Transform(ST_SetSRID(ST_MakePoint(%s, %s), {NULL_DATUM_SRID}), 3857))",
+                [lon, lat, lon, lat],
+            )
+            assert cursor.fetchone()[0] < 1e-6, (lon, lat)
