@@ -43,3 +43,16 @@ def test_no_template_or_script_loads_from_another_host():
                 text = path.read_text(encoding="utf-8", errors="replace")
                 offenders += [f"{path.relative_to(ROOT)}: {m.group(0)}" for m in remote.finditer(text)]
     assert offenders == []
+
+
+def test_every_source_map_a_vendored_file_names_is_vendored_too():
+    """collectstatic's manifest storage follows ``sourceMappingURL`` comments and fails on a missing map
+    (a fresh machine's setup stopped there once)."""
+    missing = []
+    for path in VENDOR.rglob("*"):
+        if path.suffix in {".js", ".css"} and path.is_file():
+            text = path.read_text(encoding="utf-8", errors="replace")
+            for m in re.finditer(r"sourceMappingURL=([^\s*]+)", text):
+                if not m.group(1).startswith("data:") and not (path.parent / m.group(1)).is_file():
+                    missing.append(f"{path.relative_to(ROOT)} -> {m.group(1)}")
+    assert missing == []
