@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
 from django.db import connection
+from django.utils import timezone
 
 from layers.geodesy import NULL_DATUM_SRID
 from layers.registry import LINEAGE_COLUMNS, SRID, Layer, all_layers
@@ -24,6 +25,8 @@ OUTPUT_SRIDS = (4490, 4326, 3857, *GK_ZONES)
 GEOGRAPHIC = {4490, 4326}
 MAX_LIMIT = 10_000
 OPERATORS = {"": "=", "gte": ">=", "lte": "<=", "gt": ">", "lt": "<", "contains": "ILIKE"}
+# lineage columns a features request may filter on (layers with lineage only), with their operators
+LINEAGE_FILTERS = {"loaded_at": ("gte", "lte", "gt", "lt"), "load_run": ("",)}
 
 
 class QueryError(ValueError):
@@ -81,6 +84,29 @@ def _typed(layer: Layer, column: str, raw: str, param: str):
     return raw
 
 
+def like_escape(text: str) -> str:
+    """``text`` with LIKE's wildcards escaped (backslash is LIKE's default escape): matched literally."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def parse_instant(raw: str, param: str) -> tuple[dt.datetime, bool]:
+    """An aware date-time from ISO 8601 (a date, or a date-time with or without offset; naive values are
+    in the project's time zone), and whether it was a bare date (its first instant)."""
+    text = raw.strip()
+    try:
+        if len(text) == 10:
+            value = dt.datetime.combine(dt.date.fromisoformat(text), dt.time())
+        else:
+            # "2024-05-01 08:00" is accepted, and a "+08:00" offset sent unencoded arrives as " 08:00"
+            text = text[:10] + text[10:11].replace(" ", "T") + text[11:].replace(" ", "+")
+            value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise QueryError(param, f"{raw!r} is not an ISO date or date-time") from exc
+    if timezone.is_naive(value):
+        value = timezone.make_aware(value)
+    return value, len(raw.strip()) == 10
+
+
 @dataclass
 class FeatureQuery:
     """What a client asked for, validated. ``filters``: (column, operator, value)."""
@@ -100,17 +126,42 @@ class FeatureQuery:
         """``column`` / ``column__gte|lte|gt|lt|contains`` with a value of the attribute's type."""
         column, _, op = param.partition("__")
         attr = self.layer.attribute(column)
-        if attr is None or op not in OPERATORS:
-            raise QueryError(param, f"unknown filter; filterable: {', '.join(self.layer.columns)}")
+        if (attr is None and column not in LINEAGE_FILTERS) or op not in OPERATORS:
+            lineage = ", loaded_at__gte, loaded_at__lte, load_run" if self.layer.lineage else ""
+            raise QueryError(param, f"unknown filter; filterable: {', '.join(self.layer.columns)}{lineage}")
+        if attr is None and column in LINEAGE_FILTERS:
+            self._add_lineage_filter(param, column, op, raw)
+            return
         if op == "contains":
             if attr.type != "string":
                 raise QueryError(param, "__contains applies to text attributes only")
-            value = "%" + raw.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            value = "%" + like_escape(raw) + "%"
         else:
             if op and attr.type == "string":
                 raise QueryError(param, f"__{op} applies to numbers and dates only")
             value = _typed(self.layer, column, raw, param)
         self.filters.append((column, OPERATORS[op], value))
+
+    def _add_lineage_filter(self, param: str, column: str, op: str, raw: str) -> None:
+        """``loaded_at__gte|lte|gt|lt`` (ISO date or date-time) and ``load_run`` (a load run id): what the
+        map's time filter asks for. A bare date means the whole day: ``__lte=2024-05-01`` includes it."""
+        if not self.layer.lineage:
+            raise QueryError(param, f"layer {self.layer.name!r} has no lineage (load run, load time)")
+        if op not in LINEAGE_FILTERS[column]:
+            allowed = ", ".join(column + (f"__{o}" if o else "") for o in LINEAGE_FILTERS[column])
+            raise QueryError(param, f"unknown filter; use {allowed}")
+        if column == "load_run":
+            try:
+                value: object = int(raw)
+            except ValueError as exc:
+                raise QueryError(param, f"{raw!r} is not a load run id") from exc
+            self.filters.append((column, "=", value))
+            return
+        value, whole_day = parse_instant(raw, param)
+        operator = OPERATORS[op]
+        if whole_day and op in ("lte", "gt"):  # up to / after the end of that day, not its first instant
+            value, operator = value + dt.timedelta(days=1), {"lte": "<", "gt": ">="}[op]
+        self.filters.append((column, operator, value))
 
     def set_ordering(self, raw: str, param: str = "ordering") -> None:
         for item in filter(None, (p.strip() for p in raw.split(","))):
@@ -216,18 +267,20 @@ def _lineage_sql(layer: Layer) -> str:
 
 def records_at(lon: float, lat: float, layers: list[Layer], tolerance_deg: float = 1e-5) -> list[dict]:
     """Every visible layer's records at a point (CGCS2000 lon/lat): identify. Lineage says where each came
-    from, so a supervisor can trace a disagreement back to the file and row."""
+    from, so a supervisor can trace a disagreement back to the file and row; ``labels`` names the codes of
+    coded attributes (用途 0701 → 城镇住宅用地) and ``bbox`` lets the map zoom to the record."""
     out = []
     with connection.cursor() as cursor:
         for layer in layers:
             cursor.execute(
-                f"SELECT src.id, src.{layer.system}::text, {_properties_sql(layer, layer.columns)}::text, "
-                f"{_lineage_sql(layer)}::text FROM {layer.relation()} "
+                f"SELECT src.id, {layer.system_sql()}::text, {_properties_sql(layer, layer.columns)}::text, "
+                f"{_lineage_sql(layer)}::text, ST_XMin(b), ST_YMin(b), ST_XMax(b), ST_YMax(b) "
+                f"FROM {layer.relation()} CROSS JOIN LATERAL Box2D(src.geom) AS b "
                 f"WHERE src.geom && ST_Expand(ST_SetSRID(ST_MakePoint(%s, %s), {SRID}), %s) "
                 f"AND ST_DWithin(src.geom, ST_SetSRID(ST_MakePoint(%s, %s), {SRID}), %s) ORDER BY src.id",
                 [lon, lat, tolerance_deg, lon, lat, tolerance_deg],
             )
-            for pk, system, props, lineage in cursor.fetchall():
+            for pk, system, props, lineage, *box in cursor.fetchall():
                 out.append(
                     {
                         "layer": layer.name,
@@ -237,9 +290,46 @@ def records_at(lon: float, lat: float, layers: list[Layer], tolerance_deg: float
                         "id": pk,
                         "properties": _loads(props),
                         "lineage": _loads(lineage),
+                        "labels": {},
+                        "bbox": box,
                     }
                 )
+    _add_labels(out, {layer.name: layer for layer in layers})
     return out
+
+
+def _add_labels(records: list[dict], layers: dict[str, Layer]) -> None:
+    """Fill each record's ``labels`` with the names of its coded values, read in one query for all."""
+    wanted: set[tuple[str, str]] = set()
+    for record in records:
+        for attr in layers[record["layer"]].attributes:
+            value = record["properties"].get(attr.column)
+            if attr.codelist and value not in (None, ""):
+                wanted.add((attr.codelist, str(value)))
+    if not wanted:
+        return
+    names = code_names(wanted)
+    for record in records:
+        for attr in layers[record["layer"]].attributes:
+            value = record["properties"].get(attr.column)
+            name = names.get((attr.codelist, str(value))) if attr.codelist and value is not None else None
+            if name:
+                record["labels"][attr.column] = name
+
+
+def code_names(pairs: set[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """Names of (code list, code) pairs from the code lists in the database (what operators maintain). A
+    code with several periods (a county renamed) is named by its current entry, else its latest one."""
+    lists, codes = zip(*sorted(pairs), strict=True)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT DISTINCT ON (l.key, c.code) l.key, c.code, c.name "
+            "FROM layers_code c JOIN layers_codelist l ON l.id = c.codelist_id "
+            "JOIN unnest(%s::text[], %s::text[]) AS w(list, code) ON w.list = l.key AND w.code = c.code "
+            "ORDER BY l.key, c.code, c.valid_to DESC NULLS FIRST, c.valid_from DESC NULLS LAST",
+            [list(lists), list(codes)],
+        )
+        return {(key, code): name for key, code, name in cursor.fetchall()}
 
 
 def lookup(kind: str, value: str, layers: list[Layer], out_srid: int = SRID) -> list[dict]:

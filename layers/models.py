@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib.gis.db import models
+from django.contrib.postgres.indexes import GinIndex
+from django.db.models.functions import Collate, Upper
 from django.utils import timezone
 
 SRID = 4490  # CGCS2000
@@ -41,6 +43,18 @@ class Lineage(models.Model):
         # ``varchar_pattern_ops`` index to every indexed or unique CharField (for LIKE), which nothing here
         # uses and every load pays for. Natural keys are UniqueConstraints for the same reason.
         indexes = [models.Index(fields=["src_system"], name="%(class)s_src_system")]
+
+
+def code_search_index(field: str, name: str) -> models.Index:
+    """The index of the search box's case-insensitive prefix match on a business code (``layers.search``):
+    byte order ("C") serves both ``LIKE 'ABC%'`` and the order of the suggestions, whatever the database's
+    collation."""
+    return models.Index(Collate(Upper(field), "C"), name=name)
+
+
+def text_search_index(field: str, name: str) -> GinIndex:
+    """The trigram index of the search box's substring match on an address or a project name."""
+    return GinIndex(fields=[field], opclasses=["gin_trgm_ops"], name=name)
 
 
 # The lineage columns in definition order (the ETL stages them in this order).
@@ -88,7 +102,13 @@ class Parcel(Lineage):
     class Meta(Lineage.Meta):
         verbose_name = "宗地 parcel"
         verbose_name_plural = "宗地 parcels"
-        indexes = [*Lineage.Meta.indexes, models.Index(fields=["county_code"], name="parcel_qxdm")]
+        indexes = [
+            *Lineage.Meta.indexes,
+            models.Index(fields=["county_code"], name="parcel_qxdm"),
+            code_search_index("zddm", "parcel_zddm_search"),
+            code_search_index("bdcdyh", "parcel_bdcdyh_search"),
+            text_search_index("address", "parcel_zl_search"),
+        ]
         constraints = [
             models.UniqueConstraint(fields=["zddm"], name="parcel_natural_key"),
             models.CheckConstraint(condition=models.Q(declared_area__gte=0), name="parcel_area_not_negative"),
@@ -132,7 +152,12 @@ class Building(Lineage):
     class Meta(Lineage.Meta):
         verbose_name = "自然幢 building"
         verbose_name_plural = "自然幢 buildings"
-        indexes = [*Lineage.Meta.indexes, models.Index(fields=["zddm"], name="building_zddm")]
+        indexes = [
+            *Lineage.Meta.indexes,
+            models.Index(fields=["zddm"], name="building_zddm"),
+            code_search_index("bdcdyh", "building_bdcdyh_search"),
+            code_search_index("zddm", "building_zddm_search"),
+        ]
         constraints = [
             models.UniqueConstraint(fields=["bdcdyh", "zrzh"], name="building_natural_key"),
         ]
@@ -161,6 +186,11 @@ class PlanningPermit(Lineage):
     class Meta(Lineage.Meta):
         verbose_name = "规划许可 planning permit"
         verbose_name_plural = "规划许可 planning permits"
+        indexes = [
+            *Lineage.Meta.indexes,
+            code_search_index("permit_no", "permit_no_search"),
+            text_search_index("project_name", "permit_project_search"),
+        ]
         constraints = [models.UniqueConstraint(fields=["permit_no"], name="permit_natural_key")]
 
     def __str__(self) -> str:
@@ -205,6 +235,9 @@ class LandSupply(Lineage):
             *Lineage.Meta.indexes,
             models.Index(fields=["zddm"], name="landsupply_zddm"),
             models.Index(fields=["county_code"], name="landsupply_county"),
+            code_search_index("contract_no", "landsupply_contract_search"),
+            code_search_index("zddm", "landsupply_zddm_search"),
+            text_search_index("project_name", "landsupply_project_search"),
         ]
         constraints = [models.UniqueConstraint(fields=["contract_no"], name="landsupply_natural_key")]
 

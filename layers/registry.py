@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 
@@ -44,6 +45,8 @@ class Attribute:
     title_en: str
     type: str = "string"
     min_zoom: int = 0
+    # the code list (``layers_codelist.key``) its values are codes of: identify shows their names beside them
+    codelist: str | None = None
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,8 @@ class Layer:
     system: str = "src_system"
     lineage: bool = True
     lookups: dict[str, str] = field(default_factory=dict)
+    # text columns the search box matches anywhere in the value (addresses, project names)
+    search_text: tuple[str, ...] = ()
     # ETL targets whose loads change this layer; "*" = every load (the ETL quarantine)
     etl_targets: tuple[str, ...] = ()
     # simplification tolerance in tile pixels (of a 256-px tile) below ``simplify_until`` zoom
@@ -100,6 +105,10 @@ class Layer:
 
     def attributes_at(self, zoom: int) -> tuple[Attribute, ...]:
         return tuple(a for a in self.attributes if a.min_zoom <= zoom)
+
+    def system_sql(self) -> str:
+        """The SQL of ``system`` over the source aliased ``src`` (a column, or the quoted constant)."""
+        return self.system if self.system.startswith("'") else f"src.{self.system}"
 
     def relation(self) -> str:
         """The source as a FROM item (aliased ``src``)."""
@@ -122,6 +131,7 @@ class Layer:
 
 
 _REGISTRY: dict[str, Layer] = {}
+_LITERAL = re.compile(r"'[a-z][a-z0-9_]*'")
 _FINGERPRINTS: dict[int, tuple[Layer, str]] = {}
 
 
@@ -141,6 +151,12 @@ def _check(layer: Layer) -> None:
     for kind, column in layer.lookups.items():
         if column not in layer.columns:
             problems.append(f"lookup {kind}: column {column!r} is not an attribute")
+    for column in layer.search_text:
+        attr = layer.attribute(column)
+        if attr is None or attr.type != "string":
+            problems.append(f"search_text: {column!r} is not a text attribute")
+    if not (layer.system.isidentifier() or _LITERAL.fullmatch(layer.system)):
+        problems.append(f"system {layer.system!r} is neither a column nor a quoted word like \"'etl'\"")
     if not layer.roles:
         problems.append("roles: at least one role must be allowed")
     if not 0 <= layer.min_zoom <= layer.max_zoom <= 22:
@@ -198,11 +214,11 @@ EVERYONE = (SUPERVISOR, ANALYST, ETL_OPERATOR)
 _PARCEL_ATTRS = (
     Attribute("zddm", "宗地代码", "Parcel code (ZDDM)", min_zoom=13),
     Attribute("bdcdyh", "不动产单元号", "Real estate unit no. (BDCDYH)", min_zoom=15),
-    Attribute("qxdm", "区县代码", "County code", min_zoom=13),
+    Attribute("qxdm", "区县代码", "County code", min_zoom=13, codelist="gbt2260_chongqing"),
     Attribute("zl", "坐落", "Address", min_zoom=15),
     Attribute("zdmj", "宗地面积(m²)", "Declared area (m²)", "number", min_zoom=15),
-    Attribute("yt", "用途", "Land use (GB/T 21010)", min_zoom=0),
-    Attribute("qllx", "权利类型", "Right type", min_zoom=16),
+    Attribute("yt", "用途", "Land use (GB/T 21010)", min_zoom=0, codelist="gbt21010_2017"),
+    Attribute("qllx", "权利类型", "Right type", min_zoom=16, codelist="qllx"),
     Attribute("qlr", "权利人", "Right holder", min_zoom=16),
     Attribute("djsj", "登记时间", "Registered on", "date", min_zoom=16),
     Attribute("zt", "状态", "Status", min_zoom=0),
@@ -214,25 +230,25 @@ _BUILDING_ATTRS = (
     Attribute("xmmc", "项目名称", "Project", min_zoom=16),
     Attribute("jzwmc", "建筑物名称", "Building name", min_zoom=15),
     Attribute("zcs", "总层数", "Floors", "integer", min_zoom=14),
-    Attribute("ghyt", "规划用途", "Planned use", min_zoom=14),
+    Attribute("ghyt", "规划用途", "Planned use", min_zoom=14, codelist="fwyt"),
     Attribute("jgrq", "竣工日期", "Completed on", "date", min_zoom=16),
 )
 _PERMIT_ATTRS = (
     Attribute("permit_no", "许可证号", "Permit no.", min_zoom=13),
-    Attribute("kind", "证件类型", "Kind", min_zoom=0),
+    Attribute("kind", "证件类型", "Kind", min_zoom=0, codelist="ghxk"),
     Attribute("project_name", "项目名称", "Project", min_zoom=14),
     Attribute("developer", "建设单位", "Developer", min_zoom=15),
-    Attribute("land_use", "用地性质", "Land use", min_zoom=13),
+    Attribute("land_use", "用地性质", "Land use", min_zoom=13, codelist="gbt21010_2017"),
     Attribute("land_area", "用地面积(m²)", "Land area (m²)", "number", min_zoom=15),
     Attribute("issued_on", "发证日期", "Issued on", "date", min_zoom=15),
 )
 _SUPPLY_ATTRS = (
     Attribute("contract_no", "合同编号", "Contract no.", min_zoom=13),
-    Attribute("method", "供地方式", "Supply method", min_zoom=0),
+    Attribute("method", "供地方式", "Supply method", min_zoom=0, codelist="gdfs"),
     Attribute("zddm", "宗地代码", "Parcel code (ZDDM)", min_zoom=14),
     Attribute("project_name", "项目名称", "Project", min_zoom=14),
     Attribute("grantee", "受让人", "Grantee", min_zoom=15),
-    Attribute("land_use", "土地用途", "Land use", min_zoom=13),
+    Attribute("land_use", "土地用途", "Land use", min_zoom=13, codelist="gbt21010_2017"),
     Attribute("area", "供地面积(m²)", "Area (m²)", "number", min_zoom=15),
     Attribute("supplied_on", "供地日期", "Supplied on", "date", min_zoom=15),
     Attribute("agreed_start_on", "约定开工日期", "Agreed start", "date", min_zoom=15),
@@ -262,6 +278,7 @@ register(
         roles=EVERYONE,
         min_zoom=10,
         lookups={"zddm": "zddm", "bdcdyh": "bdcdyh"},
+        search_text=("zl",),
         etl_targets=("parcel",),
         description_zh="不动产登记宗地（TD/T 1066 ZDJBXX），现势与历史",
     )
@@ -293,6 +310,7 @@ register(
         roles=EVERYONE,
         min_zoom=10,
         lookups={"permit": "permit_no"},
+        search_text=("project_name",),
         etl_targets=("permit",),
     )
 )
@@ -308,6 +326,7 @@ register(
         roles=EVERYONE,
         min_zoom=10,
         lookups={"contract": "contract_no", "zddm": "zddm"},
+        search_text=("project_name",),
         etl_targets=("landsupply",),
     )
 )

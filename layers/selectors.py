@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from django.db import connection
+from django.utils import timezone
 
 from layers.codes import County
 from layers.models import AdminDivision, Building, Code, LandSupply, Parcel, PlanningPermit
@@ -82,3 +83,28 @@ def jurisdiction_geometry():
     geometry = shapely.from_wkb(bytes(wkb))
     shapely.prepare(geometry)
     return geometry
+
+
+def completed_loads(*, system: str | None = None, limit: int = 50) -> list[dict]:
+    """Committed ETL loads (no dry runs), newest first, with what they changed on the map: the map's time
+    filter offers them. Read by table name: ``layers`` imports no other app of ours."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id, system, finished_at, counts, ST_XMin(changed_extent), ST_YMin(changed_extent), "
+            "ST_XMax(changed_extent), ST_YMax(changed_extent) FROM etl_loadrun "
+            "WHERE status = 'completed' AND NOT dry_run "
+            "AND (%(system)s::text IS NULL OR system = %(system)s) "
+            "ORDER BY finished_at DESC NULLS LAST, id DESC LIMIT %(limit)s",
+            {"system": system, "limit": limit},
+        )
+        rows = cursor.fetchall()
+    return [
+        {
+            "id": pk,
+            "system": name,
+            "finished_at": timezone.localtime(finished).isoformat() if finished else None,
+            "counts": counts if isinstance(counts, dict) else json.loads(counts or "{}"),
+            "extent": None if box[0] is None else list(box),
+        }
+        for pk, name, finished, counts, *box in rows
+    ]

@@ -20,6 +20,8 @@ urlpatterns = [
     path("layers/<str:layer>/features/<int:pk>/", api(views.FeatureDetailView), name="api-feature"),
     path("identify/", api(views.IdentifyView), name="api-identify"),
     path("lookup/<str:kind>/<str:value>/", api(views.LookupView), name="api-lookup"),
+    path("search/", api(views.SearchView), name="api-search"),
+    path("loads/", api(views.LoadsView), name="api-loads"),
     path("token/", login_not_required(ObtainAuthToken.as_view()), name="api-token"),
     path("schema/", api(SpectacularAPIView), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

@@ -1,4 +1,5 @@
-"""The REST API under ``/api/``: layers, features as GeoJSON, identify, lookups by business key.
+"""The REST API under ``/api/``: layers, features as GeoJSON, identify, lookups by business key, search
+suggestions and the ETL loads the map's time filter offers.
 
 Thin views: validation and SQL live in :mod:`layers.features`; the layer list and roles come from
 :mod:`layers.registry`. Every view is authenticated (basic, session, token) and shows only the layers the
@@ -17,9 +18,16 @@ from rest_framework.response import Response
 from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
-from layers import features, registry
+from accounts.roles import ANALYST, ETL_OPERATOR, SUPERVISOR, has_role
+from layers import features, registry, search, selectors
 from layers.api.base import query_error_payload, visible_layer
-from layers.api.serializers import IdentifySerializer, LayerSerializer, LookupSerializer
+from layers.api.serializers import (
+    IdentifySerializer,
+    LayerSerializer,
+    LoadsSerializer,
+    LookupSerializer,
+    SearchSerializer,
+)
 from layers.features import FeatureQuery, QueryError
 
 GEOJSON = "application/geo+json"
@@ -48,6 +56,7 @@ def layer_info(request, layer: registry.Layer) -> dict:
                 "title_en": a.title_en,
                 "type": a.type,
                 "min_zoom": a.min_zoom,
+                "codelist": a.codelist,
             }
             for a in layer.attributes
         ],
@@ -95,7 +104,10 @@ class FeatureListView(APIView):
         description=(
             "按范围、属性过滤、排序与分页读取要素。属性过滤：`<属性>=值`，"
             "数值与日期还可用 `__gte/__lte/__gt/__lt`，文本可用 `__contains`。"
-            "Attribute filters: `<attr>=v`, `<attr>__gte=v` …"
+            "有来源信息的图层还可按加载时间与批次过滤：`loaded_at__gte`、`loaded_at__lte`（ISO 日期或时间，"
+            "只写日期表示整天）、`load_run`。"
+            "Attribute filters: `<attr>=v`, `<attr>__gte=v` …; lineage filters `loaded_at__gte`, "
+            "`loaded_at__lte`, `load_run` on layers with lineage (400 on the others)."
         ),
         parameters=[
             OpenApiParameter("bbox", OpenApiTypes.STR, description="minx,miny,maxx,maxy (in bbox_crs)"),
@@ -104,6 +116,9 @@ class FeatureListView(APIView):
             OpenApiParameter("ordering", OpenApiTypes.STR, description="e.g. `-zdmj,zddm`"),
             OpenApiParameter("limit", OpenApiTypes.INT, description="1–10000, default 100"),
             OpenApiParameter("offset", OpenApiTypes.INT),
+            OpenApiParameter("loaded_at__gte", OpenApiTypes.STR, description="加载时间下限 ISO date/time"),
+            OpenApiParameter("loaded_at__lte", OpenApiTypes.STR, description="加载时间上限 ISO date/time"),
+            OpenApiParameter("load_run", OpenApiTypes.INT, description="加载批次 load run id"),
         ],
         responses={(200, GEOJSON): OpenApiTypes.OBJECT},
     )
@@ -194,6 +209,54 @@ class LookupView(APIView):
             return Response(query_error_payload(exc), status=400)
         found = features.lookup(kind, value, registry.for_user(request.user), out_srid=srid)
         return Response({"kind": kind, "value": value, "count": len(found), "results": found})
+
+
+class SearchView(APIView):
+    @extend_schema(
+        summary="搜索提示 search suggestions: codes by prefix, addresses and project names by substring",
+        description=(
+            "宗地代码、不动产单元号、许可证号、合同编号按前缀（不区分大小写）匹配；坐落与项目名称按包含匹配。"
+            "完全相同的排在最前，其次编号，最后地址。Only layers the user may see; bbox in EPSG:4490."
+        ),
+        parameters=[
+            OpenApiParameter("q", OpenApiTypes.STR, required=True, description="搜索文字（至少 2 个字符）"),
+            OpenApiParameter("limit", OpenApiTypes.INT, description="1–50, default 10"),
+        ],
+        responses=SearchSerializer,
+    )
+    def get(self, request):
+        try:
+            q, limit = search.parse_query(request.GET.get("q"), request.GET.get("limit"))
+        except QueryError as exc:
+            return Response(query_error_payload(exc), status=400)
+        results = search.search(q, registry.for_user(request.user), limit)
+        return Response({"q": q, "results": results})
+
+
+MAP_ROLES = (SUPERVISOR, ANALYST, ETL_OPERATOR)  # and admin
+MAX_LOADS = 500
+
+
+class LoadsView(APIView):
+    @extend_schema(
+        summary="加载批次 completed ETL loads, newest first (the map's time filter)",
+        parameters=[
+            OpenApiParameter("system", OpenApiTypes.STR, description="业务系统 e.g. registration"),
+            OpenApiParameter("limit", OpenApiTypes.INT, description=f"1–{MAX_LOADS}, default 50"),
+        ],
+        responses=LoadsSerializer,
+    )
+    def get(self, request):
+        if not has_role(request.user, *MAP_ROLES):
+            return Response({"detail": "需要地图角色 a map role is needed"}, status=403)
+        try:
+            limit = int(request.GET.get("limit") or 50)
+        except ValueError:
+            return Response({"detail": "not an integer", "param": "limit"}, status=400)
+        if not 1 <= limit <= MAX_LOADS:
+            return Response({"detail": f"must be between 1 and {MAX_LOADS}", "param": "limit"}, status=400)
+        system = request.GET.get("system") or None
+        return Response({"results": selectors.completed_loads(system=system, limit=limit)})
 
 
 def dumps(data) -> str:
