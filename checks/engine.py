@@ -20,6 +20,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from checks import scope as scoping
+from checks.layer import announce
 from checks.models import LIVE_STATUSES, OPEN_STATUSES, CheckRun, RuleState, Status
 from checks.relations import RELATIONS
 from checks.rules import all_rules, get_rule
@@ -42,6 +43,8 @@ class RuleOutcome:
     dirty: int | None = None  # subjects re-evaluated (None = all)
     counts: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    # where open findings kept their status but moved or changed county (the findings layer redraws there)
+    moved: tuple[float, float, float, float] | None = None
 
 
 def _noop(stage: str, done: int, total: int) -> None:
@@ -114,6 +117,7 @@ def run_checks(
         user=user,
     )
     cache = RelationCache()
+    counts, timings, covered, moved = {}, {}, set(), []
     with connection.cursor() as cursor:
         _exec(cursor, "SELECT pg_advisory_lock(%s)", [LOCK_KEY])
         # PostGIS predicates gain nothing from JIT; its compile time (≈ 1 s per statement) would dominate
@@ -121,7 +125,6 @@ def run_checks(
         _exec(cursor, "SET jit = off")
         try:
             ceiling = load_ceiling()
-            counts, timings, covered = {}, {}, set()
             for i, rule in enumerate(selected):
                 progress(rule.code, i, len(selected))
                 started = time.perf_counter()
@@ -129,6 +132,8 @@ def run_checks(
                     outcome = run_rule(cursor, run, rule, full, ceiling, cache, (params or {}).get(rule.code))
                 outcome.seconds = round(time.perf_counter() - started, 3)
                 counts[rule.code] = {**outcome.counts, "mode": outcome.mode, "dirty": outcome.dirty}
+                if outcome.moved:
+                    moved.append(outcome.moved)
                 timings[rule.code] = outcome.seconds
                 covered.update(outcome.load_runs)
             progress("done", len(selected), len(selected))
@@ -138,12 +143,17 @@ def run_checks(
         except Exception as exc:
             run.status, run.finished_at, run.error = CheckRun.Status.FAILED, timezone.now(), str(exc)
             run.save()
+            try:  # the rules before the failure committed their findings: their tiles must follow
+                announce(changed_extent(cursor, run, moved))
+            except Exception:  # noqa: BLE001 - the run's own failure is the one to report
+                log.exception("check run #%s: the findings layer could not be refreshed", run.pk)
             raise
         finally:
             cache.drop_all(cursor)
             scoping.drop(cursor)
             _exec(cursor, "RESET jit")
             _exec(cursor, "SELECT pg_advisory_unlock(%s)", [LOCK_KEY])
+        announce(changed_extent(cursor, run, moved))  # the findings layer's tiles (checks.layer)
     return run
 
 
@@ -179,6 +189,7 @@ def run_rule(cursor, run: CheckRun, rule: Rule, full: bool, ceiling: int, cache:
             values,
         )
         resolve(cursor, rule)
+        outcome.moved = moved_extent(cursor, rule)
         outcome.counts = reconcile(cursor, run, rule, scoped=not needs_full)
     else:
         outcome.counts = reconcile_idle(cursor, run, rule)
@@ -273,6 +284,49 @@ def resolve(cursor, rule: Rule) -> None:
             ORDER BY c.code LIMIT 1
         )
         """,
+    )
+
+
+def _box(row) -> tuple[float, float, float, float] | None:
+    return None if row is None or row[0] is None else tuple(row)
+
+
+def moved_extent(cursor, rule: Rule) -> tuple[float, float, float, float] | None:
+    """Old and new geometries of the rule's open findings that this run reproduces with another geometry
+    or county (before reconciliation refreshes them): status changes are found from the events."""
+    _exec(
+        cursor,
+        """
+        WITH m AS (
+            SELECT f.geom AS old, r.geom AS new FROM checks_finding f JOIN _chk_res r ON r.fp = f.fingerprint
+            WHERE f.rule = %(rule)s AND f.status = ANY(%(open)s)
+              AND (f.geom IS DISTINCT FROM r.geom OR f.county <> coalesce(r.county, f.county))
+        )
+        SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e)
+        FROM (SELECT ST_Extent(g) e FROM (SELECT old g FROM m UNION ALL SELECT new FROM m) x) y
+        """,
+        {"rule": rule.code, "open": [str(s) for s in OPEN_STATUSES]},
+    )
+    return _box(cursor.fetchone())
+
+
+def changed_extent(cursor, run: CheckRun, moved: list[tuple]) -> tuple[float, float, float, float] | None:
+    """Where the open findings changed in this run: every finding whose status it changed (opened, fixed,
+    re-opened) and the moved ones; None when the map of findings is as it was."""
+    _exec(
+        cursor,
+        "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent(f.geom) e "
+        "FROM checks_findingevent ev JOIN checks_finding f ON f.id = ev.finding_id WHERE ev.run_id = %s) x",
+        [run.pk],
+    )
+    boxes = [b for b in (_box(cursor.fetchone()), *moved) if b is not None]
+    if not boxes:
+        return None
+    return (
+        min(b[0] for b in boxes),
+        min(b[1] for b in boxes),
+        max(b[2] for b in boxes),
+        max(b[3] for b in boxes),
     )
 
 

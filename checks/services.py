@@ -12,6 +12,7 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
+from checks.layer import announce
 from checks.models import Finding, FindingEvent, Status
 
 # who may move a finding from which status to which: the engine's moves (→ fixed, automatic re-opening)
@@ -77,6 +78,8 @@ def finding_set_status(
             finding.fixed_by_run = None
             finding.fixed_at = None
         finding.save()
+        if finding.geom is not None and not finding.geom.empty:  # its look (or presence) on the map changed
+            announce(finding.geom.extent)
         return FindingEvent.objects.create(
             finding=finding,
             at=now,

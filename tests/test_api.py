@@ -41,8 +41,9 @@ def parcel_centre(zddm: str = "500103001001GB00001") -> tuple[float, float]:
 def test_layer_list_shows_only_the_layers_of_the_users_roles(client, served):
     analyst = [layer["name"] for layer in get(client, served, "/api/layers/").json()]
     operator = [layer["name"] for layer in get(client, served, "/api/layers/", "operator").json()]
-    assert analyst == ["parcels", "buildings", "permits", "landsupply", "counties"]
-    assert operator == [*analyst, "etl_quarantine"]
+    shared = ["parcels", "buildings", "permits", "landsupply", "counties"]
+    assert analyst == [*shared, "findings"]  # the open findings: supervisors and analysts
+    assert operator == [*shared, "etl_quarantine"]
     parcels = get(client, served, "/api/layers/parcels/").json()
     assert parcels["title_zh"] == "宗地" and parcels["style"]["label"] == "zl"
     assert parcels["links"]["features"].endswith("/api/layers/parcels/features/")
@@ -52,6 +53,7 @@ def test_layer_list_shows_only_the_layers_of_the_users_roles(client, served):
         "title_en": "Address",
         "type": "string",
         "min_zoom": 15,
+        "codelist": None,
     } in parcels["attributes"]
 
 

@@ -39,7 +39,14 @@ def test_landing_conformance_and_collections(client, served):
     conformance = get(client, served, "/ogc/conformance").json()["conformsTo"]
     assert "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs" in conformance
     collections = get(client, served, "/ogc/collections").json()["collections"]
-    assert [c["id"] for c in collections] == ["parcels", "buildings", "permits", "landsupply", "counties"]
+    assert [c["id"] for c in collections] == [
+        "parcels",
+        "buildings",
+        "permits",
+        "landsupply",
+        "counties",
+        "findings",
+    ]
     parcels = collections[0]
     assert parcels["title"] == "宗地" and parcels["storageCrs"] == EPSG.format(4490)
     assert EPSG.format(3857) in parcels["crs"]

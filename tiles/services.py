@@ -32,6 +32,12 @@ def layers_bump(*, names: Iterable[str], extent_wkt: str | None = None, run_id: 
             )
 
 
+def extent_wkt(extent: tuple[float, float, float, float]) -> str:
+    """The rectangle of a (minx, miny, maxx, maxy) extent as WKT (what ``changed_extent`` stores)."""
+    minx, miny, maxx, maxy = extent
+    return f"POLYGON(({minx} {miny}, {maxx} {miny}, {maxx} {maxy}, {minx} {maxy}, {minx} {miny}))"
+
+
 def _problem_geometries_sql() -> str:
     return (
         "SELECT geom FROM etl_problem "
