@@ -40,7 +40,7 @@ def source_sql() -> str:
     statuses = ", ".join(_literal(str(s)) for s in OPEN_STATUSES)
     return (
         "SELECT f.id, f.geom, f.fingerprint, f.rule, r.title_zh AS rule_title, f.status, r.severity, "
-        "f.county FROM checks_finding f "
+        "f.county, 'checks'::text AS system FROM checks_finding f "
         f"LEFT JOIN (VALUES {rules}) AS r(code, title_zh, severity) ON r.code = f.rule "
         f"WHERE f.status IN ({statuses}) AND f.geom IS NOT NULL AND NOT ST_IsEmpty(f.geom)"
     )
@@ -64,7 +64,7 @@ def findings_layer() -> Layer:
         style=Style("#dc2626", 0.35, "#991b1b", 2.0, Label("rule", min_zoom=15, color="#991b1b")),
         roles=(SUPERVISOR, ANALYST),
         min_zoom=8,
-        system="'checks'",
+        system="system",
         lineage=False,
         description_zh="一致性检查发现的待处理问题（待核实、已确认、重新打开）",
     )

@@ -135,3 +135,21 @@ def test_layer_descriptions_name_the_code_list_of_each_attribute(client, served)
 
     declared = {a.codelist for layer in registry.all_layers() for a in layer.attributes if a.codelist}
     assert declared <= set(CodeList.objects.values_list("key", flat=True))
+
+
+def test_a_layer_may_name_its_system_as_a_quoted_word(client, served):
+    import dataclasses
+
+    from layers.registry import RegistryError
+
+    parcels = registry.get("parcels")
+    word = dataclasses.replace(parcels, name="parcels_copy", system="'archive'")
+    registry.register(word)
+    try:
+        records = features.records_at(*centre(), [word])
+        assert [(r["layer"], r["system"]) for r in records] == [("parcels_copy", "archive")]
+    finally:
+        registry.unregister("parcels_copy")
+    for bad in ("'Archive'", "src_system; SELECT 1", "'a' || 'b'"):
+        with pytest.raises(RegistryError, match="system"):
+            registry.register(dataclasses.replace(parcels, name="parcels_bad", system=bad))
