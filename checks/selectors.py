@@ -11,6 +11,7 @@ from django.db.models import QuerySet
 
 from checks.models import CheckRun, Finding, FindingEvent, Status
 from checks.rules import REGISTRY, get_rule
+from checks.services import HUMAN_TRANSITIONS
 
 # the business-key columns of exports, per target of a finding's keys
 KEY_COLUMNS = {"parcel": "zddm", "building": "bdcdyh", "permit": "permit_no", "landsupply": "contract_no"}
@@ -110,6 +111,8 @@ def finding_detail(fingerprint: str) -> dict | None:
         "geometry": json.loads(f.geom.geojson) if f.geom else None,
         "properties": {
             **finding_properties(f),
+            # what a person may move it to now (the web map offers exactly these; the engine alone sets fixed)
+            "transitions": list(HUMAN_TRANSITIONS.get(f.status, ())),
             "events": [
                 {
                     "at": e.at.isoformat(),

@@ -89,7 +89,10 @@ def test_home_page_shows_counties_and_layer_counts(client, role_user):
     counties = json.loads(html[start : html.index("</script>", start)])
     names = {f["properties"]["code"]: f["properties"]["name"] for f in counties["features"]}
     assert len(names) == 38 and names["500103"] == "渝中区"
-    assert "宗地" in html and "规划许可" in html
+    start = html.index('<script id="map-config" type="application/json">') + 48
+    config = json.loads(html[start : html.index("</script>", start)])
+    assert config["layers"]["parcels"]["title"] == "宗地" and config["layers"]["parcels"]["count"] == 0
+    assert config["layers"]["permits"]["title"] == "规划许可"
 
 
 def test_role_required_decorator(role_user):
