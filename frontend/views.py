@@ -18,7 +18,7 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from accounts.roles import ANALYST, SUPERVISOR, has_role
-from layers import features, registry, selectors
+from layers import registry, selectors
 
 # The layer switcher's groups: business systems first, as supervisors think of them.
 GROUPS = (
@@ -81,7 +81,8 @@ def map_config(request: HttpRequest) -> dict:
     """Everything the web map needs to start, for this user and language."""
     english = (get_language() or "").startswith("en")
     visible = {layer.name: layer for layer in registry.for_user(request.user)}
-    counts = {c["key"]: c["count"] for c in selectors.layer_counts()}
+    overview = selectors.layer_overview()
+    counts = {key: o["count"] for key, o in overview.items()}
     titles = _system_titles()
     groups, placed = [], set()
     for key, names in GROUPS:
@@ -96,13 +97,17 @@ def map_config(request: HttpRequest) -> dict:
     for name, layer in visible.items():
         layers[name] = _layer_config(layer, english)
         layers[name]["count"] = counts.get(name)
+        layers[name]["count_estimated"] = overview[name]["estimated"] if name in overview else False
     can_read_findings = has_role(request.user, SUPERVISOR, ANALYST)
     # open where the data is (the demo covers a few districts of a 82,000 km² city)
-    extent = None
-    for name in ("parcels", "permits", "landsupply"):
-        if name in visible and counts.get(name):
-            extent = features.layer_extent(visible[name])
-            break
+    extent = next(
+        (
+            overview[n]["extent"]
+            for n in ("parcels", "permits", "landsupply")
+            if n in visible and counts.get(n)
+        ),
+        None,
+    )
     return {
         "lang": "en" if english else "zh",
         "layers": layers,
@@ -112,6 +117,7 @@ def map_config(request: HttpRequest) -> dict:
         "extent": extent,
         "can_read_findings": can_read_findings,
         "can_review": has_role(request.user, SUPERVISOR),
+        "can_query": has_role(request.user, SUPERVISOR, ANALYST),
         "csrf": get_token(request),
         "tianditu_key": os.environ.get("TIANDITU_KEY", "") or getattr(settings, "TIANDITU_KEY", ""),
         "urls": {
@@ -126,6 +132,10 @@ def map_config(request: HttpRequest) -> dict:
             "findings": "/api/checks/findings",
             "finding": "/api/checks/findings/{id}",
             "finding_status": "/api/checks/findings/{id}/status",
+            "query_run": "/api/queries/run/",
+            "query_export": "/api/queries/export/",
+            "queries": "/api/queries/",
+            "query": "/api/queries/{id}/",
         },
     }
 
@@ -233,4 +243,46 @@ def strings() -> dict[str, str]:
         "time_none": _("当前视图内没有该时段加载的记录"),
         "any_run": _("任意批次"),
         "system": _("业务系统"),
+        "analysis": _("分析"),
+        "op_eq": _("等于"),
+        "op_ne": _("不等于"),
+        "op_in": _("属于（逗号分隔）"),
+        "op_range": _("介于"),
+        "op_contains": _("包含"),
+        "op_null": _("为空"),
+        "op_notnull": _("不为空"),
+        "pred_intersects": _("相交"),
+        "pred_within": _("位于其内"),
+        "pred_contains": _("包含"),
+        "pred_dwithin": _("距离以内（米）"),
+        "pred_disjoint": _("不相交（没有）"),
+        "target_layer": _("图层"),
+        "target_county": _("区县"),
+        "target_drawn": _("绘制的范围"),
+        "draw_area": _("在地图上绘制"),
+        "drawn_ok": _("已绘制 {n} 个节点"),
+        "remove": _("删除"),
+        "min": _("最小"),
+        "max": _("最大"),
+        "value": _("值"),
+        "area_m2": _("面积（m²，按椭球计算）"),
+        "county_of": _("所在区县"),
+        "group_class1": _("{field}（一级类）"),
+        "group_year": _("{field}（年份）"),
+        "agg_count": _("数量"),
+        "agg_sum_area": _("面积合计（m²）"),
+        "agg_avg_area": _("平均面积（m²）"),
+        "running": _("查询中…"),
+        "result_features": _("共 {n} 条，显示 {a}–{b}（{ms} ms）"),
+        "result_groups": _("共 {n} 组（{ms} ms）"),
+        "no_results": _("没有符合条件的记录。"),
+        "saved_query": _("查询已保存"),
+        "name_required": _("请填写名称"),
+        "examples": _("示例"),
+        "mine": _("我的与共享的"),
+        "export_queued": _("导出任务已排队…"),
+        "export_progress": _("导出中 {p}%"),
+        "export_done": _("导出完成："),
+        "export_failed": _("导出失败"),
+        "download": _("下载"),
     }

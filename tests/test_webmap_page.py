@@ -62,3 +62,30 @@ def test_english_page_and_every_interface_text_translated(client, role_user):
     assert untranslated == {}, "add these to frontend/locale/en/LC_MESSAGES/django.po"
     with translation.override("zh-hans"):
         assert strings()["layers"] == "图层"
+
+
+def test_layer_overview_exact_below_and_estimated_above_the_threshold(tmp_path):
+    """The map page's counts and extent: exact for small tables, from the planner's statistics for big ones
+    (so a page view never counts 200,000 parcels)."""
+    from django.db import connection
+
+    from etl.runner import run_load
+    from layers.selectors import layer_overview
+    from tests.etl_files import building_rows, parcel_rows, write_registration
+
+    parcels = parcel_rows(4)
+    write_registration(tmp_path / "r", parcels, building_rows(parcels))
+    assert run_load("registration", tmp_path / "r").status == "completed"
+    exact = layer_overview()["parcels"]
+    assert exact["count"] == 4 and not exact["estimated"]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) "
+            "FROM (SELECT ST_Extent(geom) e FROM layers_parcel) x"
+        )
+        assert exact["extent"] == pytest.approx(cursor.fetchone())
+        cursor.execute("ANALYZE layers_parcel")
+    estimated = layer_overview(estimate_above=1)["parcels"]
+    assert estimated["estimated"] and estimated["count"] == 4
+    box = estimated["extent"]
+    assert box[0] <= exact["extent"][0] + 1e-3 and box[2] >= exact["extent"][2] - 1e-3

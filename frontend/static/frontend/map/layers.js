@@ -127,7 +127,7 @@
     label.appendChild(swatch(entry.style));
     label.appendChild(OM.el("span", { class: "title" }, entry.title));
     if (entry.count !== null && entry.count !== undefined) {
-      label.appendChild(OM.el("span", { class: "count" }, OM.number(entry.count, 0)));
+      label.appendChild(OM.el("span", { class: "count" }, (entry.count_estimated ? "≈" : "") + OM.number(entry.count, 0)));
     }
     row.appendChild(label);
     var meta = OM.el("div", { class: "layer-meta" });

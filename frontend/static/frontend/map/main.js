@@ -25,8 +25,10 @@
   OM.initTools();
   OM.initFindings(counties).then(function (rules) { OM.addFindingLayers(rules || []); });
 
+  if (OM.initAnalysis) OM.initAnalysis(counties);
+
   map.on("click", function (ev) {
-    if (OM.measuring()) return;
+    if (OM.measuring() || OM.drawing) return;
     OM.identifyAt(ev.latlng);
   });
 
