@@ -19,6 +19,7 @@ urlpatterns = [
     ),
     path("admin/", admin.site.urls),
     path("api/checks/", include("checks.urls")),
+    path("api/queries/", include("analysis.urls")),
     path("api/", include("layers.api.urls")),
     path("ogc/", include("layers.ogc.urls")),
     path("tiles/", include("tiles.urls")),

@@ -96,6 +96,7 @@ INSTALLED_APPS = [
     "etl",
     "checks",
     "tiles",
+    "analysis",
     "frontend",
 ]
 
@@ -202,6 +203,16 @@ SPECTACULAR_SETTINGS = {
 # Generated MapServer/MapProxy configuration and tile caches (one folder per database, see tiles.mapproxy).
 TILES_DIR = VAR_DIR / "tiles"
 TILES_SEED_MAX_ZOOM = int(os.environ.get("TILES_SEED_MAX_ZOOM", "14"))
+
+# Analysts' queries (analysis/): every query runs read-only under a statement timeout; the run API returns
+# at most ANALYSIS_MAX_ROWS features or groups, exports at most ANALYSIS_MAX_EXPORT_ROWS rows, and an
+# export of more than ANALYSIS_EXPORT_DIRECT_ROWS rows runs as a background job.
+ANALYSIS_STATEMENT_TIMEOUT_MS = int(os.environ.get("ANALYSIS_STATEMENT_TIMEOUT_MS", "30000"))
+ANALYSIS_EXPORT_STATEMENT_TIMEOUT_MS = int(os.environ.get("ANALYSIS_EXPORT_STATEMENT_TIMEOUT_MS", "600000"))
+ANALYSIS_MAX_ROWS = int(os.environ.get("ANALYSIS_MAX_ROWS", "10000"))
+ANALYSIS_MAX_EXPORT_ROWS = int(os.environ.get("ANALYSIS_MAX_EXPORT_ROWS", "1000000"))
+ANALYSIS_EXPORT_DIRECT_ROWS = int(os.environ.get("ANALYSIS_EXPORT_DIRECT_ROWS", "5000"))
+ANALYSIS_EXPORT_DIR = VAR_DIR / "exports"
 
 # GDAL 3.6 (Debian 12) predates the GDAL 3.9 option that stops spatial references built from strings from
 # reading files or URLs. OneMap only ever builds SpatialReference objects from integer EPSG codes or from

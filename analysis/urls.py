@@ -1,0 +1,16 @@
+"""``/api/queries/``: the analysts' query engine (run), saved queries and exports; authenticated like the
+rest of ``/api/`` (the login-page redirect is left to the HTML pages)."""
+
+from django.contrib.auth.decorators import login_not_required
+from django.urls import path
+
+from analysis import views
+
+
+def api(view):
+    return login_not_required(view.as_view())
+
+
+urlpatterns = [
+    path("run/", api(views.RunView), name="analysis-run"),
+]
