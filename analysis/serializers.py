@@ -128,6 +128,31 @@ ResultSerializer = PolymorphicProxySerializer(
 )
 
 
+class SavedQuerySerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    description = serializers.CharField()
+    layer = serializers.CharField(allow_null=True)
+    owner = serializers.CharField(allow_null=True, help_text="所有者用户名；示例为 null")
+    shared = serializers.BooleanField()
+    is_example = serializers.BooleanField()
+    editable = serializers.BooleanField(help_text="当前用户可否修改或删除 whether you may change it")
+    query = QuerySerializer()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+
+class SavedListSerializer(serializers.Serializer):
+    results = SavedQuerySerializer(many=True)
+
+
+class SavedWriteSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    description = serializers.CharField(required=False, allow_blank=True)
+    shared = serializers.BooleanField(required=False, help_text="与其他分析人员共享 share with the others")
+    query = QuerySerializer()
+
+
 class ErrorDetailSerializer(serializers.Serializer):
     path = serializers.CharField(help_text="JSON path of the bad value, e.g. filters[1].value")
     message_zh = serializers.CharField()

@@ -12,5 +12,7 @@ def api(view):
 
 
 urlpatterns = [
+    path("", api(views.SavedListView), name="analysis-saved-list"),
     path("run/", api(views.RunView), name="analysis-run"),
+    path("<int:pk>/", api(views.SavedDetailView), name="analysis-saved"),
 ]
