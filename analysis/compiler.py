@@ -189,10 +189,12 @@ class Compiler:
             parts.append(f"{f.sql(TARGET)} {'DESC NULLS LAST' if desc else 'ASC NULLS LAST'}")
         return ", ".join([*parts, f"{TARGET}.id"])
 
-    def features(self, *, geometry: str = "geojson", page: bool = True, srid: int | None = None) -> Compiled:
+    def features(
+        self, *, geometry: str = "geojson", page: bool = True, srid: int | None = None, cap: int | None = None
+    ) -> Compiled:
         """Feature rows: the output fields, then the geometry in ``srid`` as ``geojson`` text, ``wkb``,
         ``wkt`` (+ point on surface x, y) or ``xy`` (point on surface only). ``page``: the query's
-        limit/offset; otherwise every row (exports)."""
+        limit/offset; otherwise every row (exports), at most ``cap``."""
         srid = self.q.crs if srid is None else srid
         fields = output_fields(self.q.layer)
         select = [f"{f.sql(TARGET)} AS {_quote(f.name)}" for f in fields]
@@ -211,13 +213,19 @@ class Compiler:
             f"SELECT {', '.join(select)} FROM {self.from_sql} WHERE {self.where_sql} "
             f"ORDER BY {self._order_features()}"
         )
+        return Compiled(*self._page(sql, page, cap), [f.column() for f in fields])
+
+    def _page(self, sql: str, page: bool, cap: int | None) -> tuple[str, dict]:
         params = dict(self.params)
         if page:
             sql += " LIMIT %(limit)s OFFSET %(offset)s"
             params.update(limit=self.q.limit, offset=self.q.offset)
-        return Compiled(sql, params, [f.column() for f in fields])
+        elif cap is not None:
+            sql += " LIMIT %(cap)s"
+            params.update(cap=cap)
+        return sql, params
 
-    def groups(self, *, page: bool = True) -> Compiled:
+    def groups(self, *, page: bool = True, cap: int | None = None) -> Compiled:
         """One row per group: the group values, the aggregates, and the number of groups (last column)."""
         inner = [f"{g.sql(TARGET)} AS g{i}" for i, g in enumerate(self.q.group_by)]
         outer = [f"g{i}" for i in range(len(self.q.group_by))]
@@ -236,12 +244,8 @@ class Compiler:
             f"SELECT {', '.join(outer)}, count(*) OVER () FROM (SELECT {', '.join(inner)} "
             f"FROM {self.from_sql} WHERE {self.where_sql}) AS x GROUP BY {group} ORDER BY {', '.join(order)}"
         )
-        params = dict(self.params)
-        if page:
-            sql += " LIMIT %(limit)s OFFSET %(offset)s"
-            params.update(limit=self.q.limit, offset=self.q.offset)
         columns = [g.column() for g in self.q.group_by] + [a.column() for a in self.q.aggregates]
-        return Compiled(sql, params, columns)
+        return Compiled(*self._page(sql, page, cap), columns)
 
     def group_count(self) -> Compiled:
         group = ", ".join(g.sql(TARGET) for g in self.q.group_by)

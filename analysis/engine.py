@@ -72,6 +72,10 @@ def check_access(user, query: Query) -> None:
             )
 
 
+def max_export_rows() -> int:
+    return int(getattr(settings, "ANALYSIS_MAX_EXPORT_ROWS", 1_000_000))
+
+
 def statement_timeout_ms(*, export: bool = False) -> int:
     if export:
         return int(getattr(settings, "ANALYSIS_EXPORT_STATEMENT_TIMEOUT_MS", 600_000))
@@ -237,7 +241,7 @@ def export_rows(query: Query, *, geometry: str, srid: int, chunk: int = 2000):
     compiler = Compiler(query, timezone.localdate())
     with read_only(statement_timeout_ms(export=True)):
         if query.grouped:
-            compiled = compiler.groups(page=False)
+            compiled = compiler.groups(page=False, cap=max_export_rows())
             shape = Shape.load(list(query.group_by))
             columns = shape.columns() + [a.column() for a in query.aggregates]
             n = len(query.group_by)
@@ -245,7 +249,7 @@ def export_rows(query: Query, *, geometry: str, srid: int, chunk: int = 2000):
             def convert(r):
                 return shape.values(r[:n]) + _aggregate_values(query, r[n:-1])
         else:
-            compiled = compiler.features(geometry=geometry, page=False, srid=srid)
+            compiled = compiler.features(geometry=geometry, page=False, srid=srid, cap=max_export_rows())
             shape = Shape.load(output_fields(query.layer))
             columns = shape.columns()
             n = len(shape.fields)

@@ -153,6 +153,37 @@ class SavedWriteSerializer(serializers.Serializer):
     query = QuerySerializer()
 
 
+class ExportRequestSerializer(serializers.Serializer):
+    query = QuerySerializer(required=False, help_text="查询模型；或用 saved")
+    saved = serializers.IntegerField(required=False, help_text="已保存查询的编号；或用 query")
+    format = serializers.ChoiceField(["csv", "xlsx", "gpkg", "geojson"])
+    crs = serializers.IntegerField(
+        required=False,
+        help_text="4490 (default: the query's crs) or a CGCS2000 GK zone 4491–4554; also 4326, 3857",
+    )
+
+
+class ExportQueuedSerializer(serializers.Serializer):
+    job = serializers.IntegerField()
+    status = serializers.ChoiceField(["queued"])
+    status_url = serializers.CharField(help_text="/api/queries/exports/<id>/")
+
+
+class ExportJobSerializer(serializers.Serializer):
+    job = serializers.IntegerField()
+    status = serializers.ChoiceField(["queued", "running", "done", "failed"])
+    percent = serializers.IntegerField()
+    rows = serializers.IntegerField(help_text="rows written so far")
+    total = serializers.IntegerField(help_text="rows counted when the export was queued")
+    format = serializers.CharField()
+    crs = serializers.IntegerField()
+    download_url = serializers.CharField(allow_null=True, help_text="when done; the owner only")
+    filename = serializers.CharField(allow_null=True)
+    error = serializers.CharField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+
+
 class ErrorDetailSerializer(serializers.Serializer):
     path = serializers.CharField(help_text="JSON path of the bad value, e.g. filters[1].value")
     message_zh = serializers.CharField()

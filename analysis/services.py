@@ -49,7 +49,7 @@ def saved_dict(saved: SavedQuery, user) -> dict:
     }
 
 
-def _prefixed(exc: QueryModelError, prefix: str) -> QueryModelError:
+def prefixed(exc: QueryModelError, prefix: str) -> QueryModelError:
     path = f"{prefix}.{exc.path}" if exc.path else prefix
     return type(exc)(path, exc.message_zh, exc.message_en)
 
@@ -79,7 +79,7 @@ def _fields(data: dict, *, user, partial: bool) -> dict:
         try:
             parse_query(data.get("query"), user=user)
         except QueryModelError as exc:
-            raise _prefixed(exc, "query") from exc
+            raise prefixed(exc, "query") from exc
         out["query"] = data["query"]
     return out
 

@@ -15,4 +15,7 @@ urlpatterns = [
     path("", api(views.SavedListView), name="analysis-saved-list"),
     path("run/", api(views.RunView), name="analysis-run"),
     path("<int:pk>/", api(views.SavedDetailView), name="analysis-saved"),
+    path("export/", api(views.ExportView), name="analysis-export"),
+    path("exports/<int:pk>/", api(views.ExportStatusView), name="analysis-export-status"),
+    path("exports/<int:pk>/download/", api(views.ExportDownloadView), name="analysis-export-download"),
 ]

@@ -10,21 +10,30 @@ timeout stopped the query (not 408: browsers re-send a request answered 408 on a
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiExample, extend_schema
+from dataclasses import replace
+
+from django.http import FileResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework.exceptions import ParseError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from analysis import engine, services
-from analysis.query import AccessError, QueryModelError, parse_query
+from analysis import engine, jobs, services
+from analysis.models import ExportJob, SavedQuery
+from analysis.query import AccessError, QueryModelError, parse_crs, parse_query
 from analysis.serializers import (
     ErrorSerializer,
+    ExportJobSerializer,
+    ExportQueuedSerializer,
+    ExportRequestSerializer,
     ResultSerializer,
     RunRequestSerializer,
     SavedListSerializer,
     SavedQuerySerializer,
     SavedWriteSerializer,
 )
+from layers.api.base import FirstRendererNegotiation
 
 ROLE_ERROR = AccessError(
     "", "需要分析人员、监管人员或管理员角色", "running queries needs the analyst, supervisor or admin role"
@@ -209,3 +218,125 @@ class SavedDetailView(APIView):
         except QueryModelError as exc:
             return failure(exc)
         return Response(status=204)
+
+
+FILE_TYPES = {
+    "text/csv": OpenApiTypes.BINARY,
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": OpenApiTypes.BINARY,
+    "application/geopackage+sqlite3": OpenApiTypes.BINARY,
+    "application/geo+json": OpenApiTypes.OBJECT,
+}
+
+
+class ExportView(APIView):
+    @extend_schema(
+        operation_id="api_queries_export",
+        summary="导出查询结果 export a query's result (CSV, XLSX, GeoPackage, GeoJSON)",
+        description=(
+            "≤ 5000 行直接返回文件（Content-Disposition: attachment）；"
+            "更多时排队后台导出，返回 202 与状态地址。分组统计只能导出 csv、xlsx。"
+            "At most ANALYSIS_EXPORT_DIRECT_ROWS rows: the file itself; more: 202 with a job whose "
+            "status_url reports progress and, when done, a download_url (owner only)."
+        ),
+        request=ExportRequestSerializer,
+        responses={
+            (200, "text/csv"): OpenApiResponse(OpenApiTypes.BINARY, description="UTF-8 with BOM"),
+            (200, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"): OpenApiTypes.BINARY,
+            (200, "application/geopackage+sqlite3"): OpenApiTypes.BINARY,
+            (200, "application/geo+json"): OpenApiTypes.OBJECT,
+            (202, "application/json"): ExportQueuedSerializer,
+            (400, "application/json"): ErrorSerializer,
+            (403, "application/json"): ErrorSerializer,
+            (404, "application/json"): ErrorSerializer,
+        },
+        examples=[
+            OpenApiExample(
+                "GeoPackage in GK zone 36", value={"query": EXAMPLE, "format": "gpkg", "crs": 4524}
+            ),
+            OpenApiExample("a saved query as XLSX", value={"saved": 4, "format": "xlsx"}),
+        ],
+    )
+    def post(self, request):
+        if not engine.can_query(request.user):
+            return failure(ROLE_ERROR)
+        try:
+            data = body(request)
+            unknown = sorted(set(data) - {"query", "saved", "format", "crs"})
+            if unknown:
+                raise QueryModelError(unknown[0], f"未知的键 {unknown[0]}", f"unknown key {unknown[0]!r}")
+            if ("query" in data) == ("saved" in data):
+                raise QueryModelError(
+                    "", "query 与 saved 须且只能给一个", "give exactly one of query and saved"
+                )
+            saved = None
+            if "saved" in data:
+                query = query_of(request, {"saved": data["saved"]})
+                saved = SavedQuery.objects.filter(pk=data["saved"]).first()
+            else:
+                try:
+                    query = parse_query(data["query"], user=request.user)
+                except QueryModelError as exc:
+                    raise services.prefixed(exc, "query") from exc
+            engine.check_access(request.user, query)
+            srid = parse_crs(data["crs"], "crs") if data.get("crs") is not None else query.crs
+            query = replace(query, raw={**query.raw, "crs": srid})
+            result = jobs.export_request(
+                user=request.user, query=query, fmt=data.get("format"), srid=srid, saved=saved
+            )
+        except LookupError:
+            return not_found()
+        except (QueryModelError, engine.QueryTimeout) as exc:
+            return failure(exc)
+        if isinstance(result, ExportJob):
+            return Response(
+                {
+                    "job": result.pk,
+                    "status": result.status,
+                    "status_url": f"/api/queries/exports/{result.pk}/",
+                },
+                status=202,
+            )
+        return FileResponse(
+            result.open(), as_attachment=True, filename=result.name, content_type=result.content_type
+        )
+
+
+def owned_job(request, pk: int) -> ExportJob | None:
+    return ExportJob.objects.filter(pk=pk, owner=request.user).first()
+
+
+def job_not_found() -> Response:
+    return error("job", "没有这个导出任务（或不是你的）", "no such export job (or not yours)", 404)
+
+
+class ExportStatusView(APIView):
+    @extend_schema(
+        operation_id="api_queries_export_status",
+        summary="导出任务状态 export job status (owner only)",
+        responses={200: ExportJobSerializer, 404: ErrorSerializer},
+    )
+    def get(self, request, pk: int):
+        job = owned_job(request, pk)
+        return job_not_found() if job is None else Response(jobs.job_dict(job))
+
+
+class ExportDownloadView(APIView):
+    content_negotiation_class = FirstRendererNegotiation
+
+    @extend_schema(
+        operation_id="api_queries_export_download",
+        summary="下载导出文件 download an export (owner only)",
+        responses={(200, ct): t for ct, t in FILE_TYPES.items()}
+        | {(404, "application/json"): ErrorSerializer},
+    )
+    def get(self, request, pk: int):
+        job = owned_job(request, pk)
+        path = jobs.job_file(job) if job is not None else None
+        if path is None:
+            return job_not_found()
+        return FileResponse(
+            open(path, "rb"),
+            as_attachment=True,
+            filename=job.filename or path.name,
+            content_type=jobs.FORMATS[job.format].content_type,
+        )

@@ -372,7 +372,15 @@ def test_the_schema_documents_the_run_endpoint_and_still_validates(world, as_rol
     assert response.status_code == 200
     schema = json.loads(response.content)
     validate(schema)
-    run = schema["paths"]["/api/queries/run/"]["post"]
+    paths = schema["paths"]
+    for path in ("/api/queries/", "/api/queries/{id}/", "/api/queries/export/", "/api/queries/exports/{id}/"):
+        assert path in paths, path
+    assert {"get", "put", "patch", "delete"} <= set(paths["/api/queries/{id}/"])
+    assert (
+        "/api/queries/exports/{id}/download/" in paths
+        and "202" in paths["/api/queries/export/"]["post"]["responses"]
+    )
+    run = paths["/api/queries/run/"]["post"]
     assert "requestBody" in run and "200" in run["responses"] and "403" in run["responses"]
     components = schema["components"]["schemas"]
     query = components["Query"]["properties"]
