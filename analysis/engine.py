@@ -234,12 +234,13 @@ def run_query(query: Query) -> dict:
 
 
 @contextmanager
-def export_rows(query: Query, *, geometry: str, srid: int, chunk: int = 2000):
+def export_rows(query: Query, *, geometry: str, srid: int, timeout_ms: int | None = None, chunk: int = 2000):
     """Every row of the query (no page) for an export, streamed from a server-side cursor inside the
     read-only transaction: yields ``(columns, rows)`` where each row is the output values followed by the
-    geometry payload (``geometry``: geojson, wkb, wkt (x, y, wkt), xy (x, y); none for grouped queries)."""
+    geometry payload (``geometry``: geojson, wkb, wkt (x, y, wkt), xy (x, y); none for grouped queries).
+    ``timeout_ms``: the statement timeout (default: ``ANALYSIS_EXPORT_STATEMENT_TIMEOUT_MS``, for jobs)."""
     compiler = Compiler(query, timezone.localdate())
-    with read_only(statement_timeout_ms(export=True)):
+    with read_only(statement_timeout_ms(export=True) if timeout_ms is None else timeout_ms):
         if query.grouped:
             compiled = compiler.groups(page=False, cap=max_export_rows())
             shape = Shape.load(list(query.group_by))

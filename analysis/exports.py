@@ -76,13 +76,22 @@ def extra_columns(fmt: Format, query: Query) -> list[dict]:
     return {"wkt": [*POINT_COLUMNS, WKT_COLUMN], "xy": POINT_COLUMNS}.get(fmt.geometry, [])
 
 
-def write_export(query: Query, *, fmt: str, srid: int, path: Path, progress: Progress | None = None) -> int:
+def write_export(
+    query: Query,
+    *,
+    fmt: str,
+    srid: int,
+    path: Path,
+    progress: Progress | None = None,
+    timeout_ms: int | None = None,
+) -> int:
     """Write the whole result of ``query`` (no page) to ``path`` in ``fmt``; returns the rows written.
-    ``progress(rows)`` is called every few thousand rows."""
+    ``progress(rows)`` is called every few thousand rows; ``timeout_ms`` as in
+    :func:`analysis.engine.export_rows` (a web request passes the interactive timeout)."""
     spec = FORMATS[fmt]
     if query.grouped and not spec.tables:
         raise ValueError(f"a grouped query exports as a table (csv, xlsx), not {fmt}")
-    with export_rows(query, geometry=spec.geometry, srid=srid) as (columns, rows):
+    with export_rows(query, geometry=spec.geometry, srid=srid, timeout_ms=timeout_ms) as (columns, rows):
         columns = columns + extra_columns(spec, query)
         writer = {"csv": _csv, "xlsx": _xlsx, "gpkg": _gpkg, "geojson": _geojson}[fmt]
         return writer(path, columns, _counted(rows, progress), query=query, srid=srid)

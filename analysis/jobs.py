@@ -90,7 +90,7 @@ def export_request(
         folder.mkdir(parents=True, exist_ok=True)
         path = Path(tempfile.mkdtemp(dir=folder)) / download_name(query, fmt)
         try:
-            write_export(query, fmt=fmt, srid=srid, path=path)
+            write_export(query, fmt=fmt, srid=srid, path=path, timeout_ms=engine.statement_timeout_ms())
         except BaseException:
             shutil.rmtree(path.parent, ignore_errors=True)
             raise

@@ -240,6 +240,8 @@ _PERMIT_ATTRS = (
     Attribute("developer", "建设单位", "Developer", min_zoom=15),
     Attribute("land_use", "用地性质", "Land use", min_zoom=13, codelist="gbt21010_2017"),
     Attribute("land_area", "用地面积(m²)", "Land area (m²)", "number", min_zoom=15),
+    # what the analysts sum per county and year (规划许可建筑面积); vector tiles carry it only when zoomed in
+    Attribute("floor_area", "建筑面积(m²)", "Floor area (m²)", "number", min_zoom=16),
     Attribute("issued_on", "发证日期", "Issued on", "date", min_zoom=15),
 )
 _SUPPLY_ATTRS = (

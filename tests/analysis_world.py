@@ -110,9 +110,30 @@ def build_world() -> dict[str, object]:
     def permit(name, geom, **kw):
         w[name] = PlanningPermit.objects.create(geom=geom, kind="land", **LINEAGE, **kw)
 
-    permit("G1", box(0.5, 0.5, 99.5, 99.5), permit_no="地字第500103201600001号", land_use="0505")
-    permit("G2", box(200.5, 0.5, 299.5, 49.5), permit_no="地字第500103201600002号", land_use="0507")
-    permit("G3", box(600, 0, 700, 100), permit_no="地字第500103201600003号", land_use="0701")
+    permit(
+        "G1",
+        box(0.5, 0.5, 99.5, 99.5),
+        permit_no="地字第500103201600001号",
+        land_use="0505",
+        floor_area=25000,
+        issued_on=dt.date(2016, 5, 1),
+    )
+    permit(
+        "G2",
+        box(200.5, 0.5, 299.5, 49.5),
+        permit_no="地字第500103201600002号",
+        land_use="0507",
+        floor_area=10000,
+        issued_on=dt.date(2017, 3, 1),
+    )
+    permit(
+        "G3",
+        box(600, 0, 700, 100),
+        permit_no="地字第500103201600003号",
+        land_use="0701",
+        floor_area=5000,
+        issued_on=dt.date(2017, 8, 1),
+    )
 
     def supply(name, geom, **kw):
         kw.setdefault("method", "transfer")

@@ -267,6 +267,25 @@ def test_grouping_by_land_use_class_with_labels_mean_and_order(world):
     assert beyond["rows"] == [] and beyond["total_groups"] == 3
 
 
+def test_the_issues_questions(world):
+    # which residential parcels supplied since 2015 have no building registered
+    residential = [
+        {"field": "class1:land_use", "op": "eq", "value": "07"},
+        {"field": "supplied_on", "op": "range", "value": ["2015-01-01", None]},
+    ]
+    unbuilt = [{"predicate": "disjoint", "layer": "buildings"}]
+    assert found(world, "landsupply", filters=residential, spatial=unbuilt) == {"S3", "S4"}
+    # floor area permitted per county and year
+    result = run(
+        {
+            "layer": "permits",
+            "group_by": ["county", "year:issued_on"],
+            "aggregates": [{"fn": "sum", "field": "floor_area"}],
+        }
+    )
+    assert result["rows"] == [["500103", "渝中区", 2016, 25000.0], ["500103", "渝中区", 2017, 15000.0]]
+
+
 def test_pages_order_and_output_crs(world):
     first = run({"layer": "parcels", "order_by": "-zdmj", "limit": 2})
     assert names(world, first) == {"P1", "P4"} and first["total"] == 4
