@@ -11,10 +11,15 @@ own request parsing and tile grid (so origins, skipped TMS levels and the cache 
 MapProxy's); a missing file (never rendered, or removed by the re-seed job's clean-up) falls through to
 MapProxy, which renders and stores it. ETag and Last-Modified come from the file, so a re-seeded tile
 has a new validator.
+
+A cached tile is answered before URL resolution and DRF's ``APIView`` dispatch, by the same checks
+(:func:`cached_tile`, called from :class:`tiles.middleware.CachedTileMiddleware`); everything else, and
+every error, is :class:`MapProxyView`'s.
 """
 
 from __future__ import annotations
 
+import functools
 import io
 import mimetypes
 import os
@@ -25,8 +30,10 @@ from django.utils.http import http_date
 from drf_spectacular.utils import extend_schema
 from rest_framework.exceptions import PermissionDenied
 
+from accounts.roles import user_roles
 from layers import registry
-from layers.api.base import ServiceView
+from layers.api.base import ServiceView, fast_authenticate
+from layers.registry import Layer
 from tiles import mapproxy
 
 LAYER_PARAMS = ("layers", "query_layers", "layer")
@@ -45,11 +52,44 @@ def requested_layers(path: str, params) -> set[str]:
     return names
 
 
+# The layers a set of roles may see, by set of roles: registry.for_user asks every layer (each asking the
+# user's roles) on every request, and a web map asks for dozens of tiles at once. Valid while the registry
+# holds the same layers (the snapshot is compared by identity first, so a hit costs a tuple of ~10 items).
+_visible: dict[frozenset[str], tuple[tuple[Layer, ...], list[Layer], frozenset[str]]] = {}
+
+
+def visible_layers(user) -> tuple[list[Layer], frozenset[str]]:
+    """``registry.for_user(user)`` and its names (which only depend on the user's roles)."""
+    roles = frozenset(user_roles(user))
+    snapshot = tuple(registry.all_layers())
+    hit = _visible.get(roles)
+    if hit is not None and hit[0] == snapshot:
+        return hit[1], hit[2]
+    visible = registry.for_user(user)
+    if len(_visible) > 64:  # a handful of roles: only a changing registry gets here
+        _visible.clear()
+    _visible[roles] = (snapshot, visible, frozenset(layer.name for layer in visible))
+    return visible, _visible[roles][2]
+
+
 def cached_tile_path(app, path: str, environ: dict) -> str | None:
     """The file of a WMTS REST or TMS tile in MapProxy's file cache, if it is there (else ``None``: the
     request goes to MapProxy). Anything MapProxy would reject or treat specially also returns ``None``."""
     location = tile_file(app, path, environ)
     return location if location is not None and os.path.isfile(location) else None
+
+
+_MISSING = object()
+
+
+def tile_file_of_url(app, path: str, query: str) -> str | None:
+    """:func:`tile_file` of a request's path and query string (the environ is built on a miss only)."""
+    memo = getattr(app, "_onemap_tile_files", None)
+    if memo is not None:
+        location = memo.get((path, query), _MISSING)
+        if location is not _MISSING:
+            return location
+    return tile_file(app, path, tile_environ(path, query))
 
 
 def tile_file(app, path: str, environ: dict) -> str | None:
@@ -121,40 +161,59 @@ def tile_environ(path: str, query: str) -> dict:
     }
 
 
+CONDITIONAL_HEADERS = (
+    "HTTP_IF_NONE_MATCH",
+    "HTTP_IF_MODIFIED_SINCE",
+    "HTTP_IF_MATCH",
+    "HTTP_IF_UNMODIFIED_SINCE",
+)
+
+
+@functools.lru_cache(maxsize=32)
+def _content_type(extension: str) -> str:
+    return mimetypes.guess_type("tile" + extension)[0] or "application/octet-stream"
+
+
+# A meta tile writes 16 files in the same second, a seeding run a few hundred: their dates repeat.
+_http_date = functools.lru_cache(maxsize=4096)(http_date)
+
+
 def file_response(request, location: str) -> HttpResponse | None:
     """The cached tile as a conditional response (``None`` if it vanished since it was found: a clean-up
     ran in between, and MapProxy renders it again). The body is read whole: tiles are a few KiB, and a
-    plain response is cheaper than a streamed one and carries its Content-Length."""
+    plain response is cheaper than a streamed one and carries its Content-Length. Preconditions are
+    evaluated only when the request has one (without, ``get_conditional_response`` answers ``None``)."""
+    meta = request.META
     try:
         with open(location, "rb") as handle:
             stat = os.fstat(handle.fileno())
             etag = f'"{stat.st_mtime_ns:x}-{stat.st_size:x}"'
             last_modified = int(stat.st_mtime)
-            conditional = get_conditional_response(request, etag=etag, last_modified=last_modified)
+            conditional = None
+            if any(name in meta for name in CONDITIONAL_HEADERS):
+                conditional = get_conditional_response(request, etag=etag, last_modified=last_modified)
             body = b"" if conditional is not None else handle.read()
     except OSError:
         return None
-    response = conditional or HttpResponse(
-        body, content_type=mimetypes.guess_type(location)[0] or "application/octet-stream"
-    )
+    response = conditional or HttpResponse(body, content_type=_content_type(os.path.splitext(location)[1]))
     response["ETag"] = etag
-    response["Last-Modified"] = http_date(last_modified)
+    response["Last-Modified"] = _http_date(last_modified)
     response["Cache-Control"] = "private, max-age=60"
     return response
 
 
 class MapProxyView(ServiceView):
+    """The full path: DRF authentication and errors, then the tile cache or MapProxy itself."""
+
     @extend_schema(exclude=True)
     def get(self, request, path: str = ""):
-        visible = registry.for_user(request.user)
-        allowed = {layer.name for layer in visible}
+        visible, allowed = visible_layers(request.user)
         for name in requested_layers(path, request.GET):
             if name not in allowed and registry.get(name) is not None:
                 raise PermissionDenied(f"layer {name!r} needs another role")
         app = mapproxy.app_for(visible)
         if path.startswith(("wmts/", "tms/")):
-            query = request.META.get("QUERY_STRING", "")
-            location = tile_file(app, path, tile_environ(path, query))
+            location = tile_file_of_url(app, path, request.META.get("QUERY_STRING", ""))
             response = file_response(request, location) if location is not None else None
             if response is not None:
                 return response
@@ -191,3 +250,34 @@ class MapProxyView(ServiceView):
                 response[name] = value
         response["Cache-Control"] = "private, max-age=60"
         return response
+
+
+# What DRF's finalize_response adds to every MapProxyView response (its allowed methods); the fast path
+# adds the same, so a tile's headers do not depend on which path answered (tested).
+ALLOW = "GET, HEAD, OPTIONS"
+
+
+def cached_tile(request, path: str) -> HttpResponse | None:
+    """A WMTS REST/TMS tile from MapProxy's file cache without DRF's ``APIView`` dispatch, or ``None``
+    (``path`` is the part after ``/mapproxy/``; see :class:`tiles.middleware.CachedTileMiddleware`).
+
+    Why: for a cached tile, DRF's dispatch (request wrapping, content negotiation, versioning, permission
+    and throttle checks, ``finalize_response``) and the role work around it cost as much as everything
+    else in the request. This does the same checks, in the same order, with the same code: the view's
+    authenticators and ``IsAuthenticated`` (:func:`layers.api.base.fast_authenticate`), the user's
+    layers (:func:`visible_layers`), every requested layer allowed, then the file and its validators
+    (:func:`file_response`). Anything else answers ``None`` and goes to :class:`MapProxyView`, which gives
+    the usual response: anonymous or bad credentials (401), a layer of another role (403), an unknown
+    layer, a tile not in the cache (MapProxy renders it), a malformed URL (MapProxy's error)."""
+    drf_request = fast_authenticate(request, MapProxyView)
+    if drf_request is None:
+        return None
+    visible, allowed = visible_layers(drf_request.user)
+    query = request.META.get("QUERY_STRING", "")
+    if not requested_layers(path, request.GET if query else {}) <= allowed:
+        return None
+    location = tile_file_of_url(mapproxy.app_for(visible), path, query)
+    response = file_response(request, location) if location is not None else None
+    if response is not None:
+        response["Allow"] = ALLOW
+    return response

@@ -110,6 +110,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     # tile services only: the session's user remembered for seconds (layers/api/auth.py)
     "layers.api.auth.CachedSessionUserMiddleware",
+    # cached WMTS/TMS tiles answered here, after the same authentication and role checks (tiles/middleware.py)
+    "tiles.middleware.CachedTileMiddleware",
     # Nothing but the login page (and static assets) answers an anonymous user.
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
