@@ -16,7 +16,7 @@ from pyproj import CRS, Transformer
 
 from etl.mapping import GeometrySpec
 from etl.transforms import FieldProblem
-from layers.geodesy import gk_cm_epsg_for_lons
+from layers.geodesy import gk_cm_epsg_for_lons, gk_zone_for_lon
 
 TARGET_SRID = 4490
 # Chongqing's extent in lon/lat with a margin: what a correct coordinate of ours can be.
@@ -30,6 +30,11 @@ class GeometryResult:
     problems: list[FieldProblem]
     transform: dict = field(default_factory=dict)
     source_geoms: np.ndarray | None = None  # as read (for the quarantine map), in 4490 where possible
+    # when the source CRS is a 3-degree Gauss-Krüger zone: its EPSG ("CM" variant) and each geometry's planar
+    # area in it (NaN where unknown or repaired): the area :func:`gk_area_m2` would compute for a feature of
+    # that zone, without projecting it back
+    source_zone_epsg: int = 0
+    source_area: np.ndarray | None = None
 
 
 def _problem(i, rule, zh, en, severity="error", actual="", expected=""):
@@ -77,6 +82,20 @@ def _float(value) -> float:
         return float(str(value).strip())
     except (TypeError, ValueError):
         return float("nan")
+
+
+# EPSG of each CGCS2000 3-degree Gauss-Krüger CRS (CM and zone-prefixed variants) -> its CM variant
+_GK_ZONE_EPSG = {
+    code: cm
+    for _, cm, prefixed in (gk_zone_for_lon(3.0 * zone) for zone in range(25, 46))
+    for code in (cm, prefixed)
+}
+
+
+def _gk_zone_epsg(crs: CRS) -> int:
+    """CM-variant EPSG of the Gauss-Krüger zone ``crs`` is (either variant: same areas), else 0."""
+    code = crs.to_epsg(min_confidence=100)
+    return _GK_ZONE_EPSG.get(code, 0) if code else 0
 
 
 def _expected_box(crs: CRS) -> tuple[float, float, float, float]:
@@ -234,6 +253,11 @@ def process_geometries(spec: GeometrySpec, geoms: np.ndarray, chongqing) -> Geom
     )
     out = np.full(n, None, dtype=object)
     idx = np.flatnonzero(alive)
+    zone_epsg = _gk_zone_epsg(src_crs)
+    source_area = None
+    if zone_epsg and len(idx):
+        source_area = np.full(n, np.nan)
+        source_area[idx] = shapely.area(geoms[idx])
     if len(idx):
         if src_crs.equals(CRS.from_epsg(TARGET_SRID)):
             out[idx] = geoms[idx]
@@ -275,6 +299,8 @@ def process_geometries(spec: GeometrySpec, geoms: np.ndarray, chongqing) -> Geom
                 alive[i] = False
                 continue
             fixed = shapely.union_all(polys)
+            if source_area is not None:
+                source_area[i] = np.nan  # the repaired shape is not the one measured in the source CRS
             problems.append(
                 _problem(
                     int(i),
@@ -312,12 +338,15 @@ def process_geometries(spec: GeometrySpec, geoms: np.ndarray, chongqing) -> Geom
             if spec.jurisdiction == "reject":
                 alive[i] = False
     out[~alive] = None
-    return GeometryResult(out, problems, info)
+    return GeometryResult(out, problems, info, source_zone_epsg=zone_epsg, source_area=source_area)
 
 
-def gk_area_m2(geoms: np.ndarray) -> np.ndarray:
+def gk_area_m2(geoms: np.ndarray, known: GeometryResult | None = None) -> np.ndarray:
     """Planar area in the 3° Gauss-Krüger zone of each feature's centroid (m²); NaN where no geometry (or
-    no zone: a centroid outside 73.5°E-136.5°E)."""
+    no zone: a centroid outside 73.5°E-136.5°E).
+
+    ``known``: the geometry step's result; features of the zone the source was drawn in take their area in
+    the source CRS (the same plane: projecting them back would only add rounding)."""
     areas = np.full(len(geoms), np.nan)
     alive = np.flatnonzero(~shapely.is_missing(geoms))
     if not len(alive):
@@ -325,6 +354,10 @@ def gk_area_m2(geoms: np.ndarray) -> np.ndarray:
     centroids = shapely.centroid(geoms[alive])
     lons = shapely.get_x(centroids)
     epsgs = gk_cm_epsg_for_lons(lons)
+    if known is not None and known.source_area is not None and known.source_zone_epsg:
+        same = (epsgs == known.source_zone_epsg) & ~np.isnan(known.source_area[alive])
+        areas[alive[same]] = known.source_area[alive[same]]
+        epsgs = np.where(same, 0, epsgs)
     for epsg in np.unique(epsgs[epsgs > 0]):
         sel = alive[epsgs == epsg]
         transformer = Transformer.from_crs(TARGET_SRID, int(epsg), always_xy=True)
@@ -339,23 +372,25 @@ def area_problems(
     declared: np.ndarray, computed: np.ndarray, spec: GeometrySpec, label: str
 ) -> list[FieldProblem]:
     problems = []
-    for i in range(len(declared)):
-        d, c = declared[i], computed[i]
-        if d is None or not np.isfinite(c) or c <= 0:
-            continue
-        ratio = (float(d) - c) / c
-        if abs(ratio) > spec.area_tolerance:
-            problems.append(
-                FieldProblem(
-                    i,
-                    "area_mismatch",
-                    label,
-                    f"申报面积{float(d):.2f}m²与图形面积{c:.2f}m²相差{ratio:+.1%}（容差±{spec.area_tolerance:.0%}）",
-                    f"declared area {float(d):.2f} m² differs from the drawn {c:.2f} m² by {ratio:+.1%} "
-                    f"(tolerance ±{spec.area_tolerance:.0%})",
-                    expected=f"{c:.2f}",
-                    actual=f"{float(d):.2f}",
-                    severity=spec.area_severity,
-                )
+    present = np.array([d is not None for d in declared], dtype=bool)
+    d_all = np.full(len(declared), np.nan)
+    d_all[present] = [float(d) for d in declared[present]]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratios = (d_all - computed) / computed
+        off = present & np.isfinite(computed) & (computed > 0) & (np.abs(ratios) > spec.area_tolerance)
+    for i in np.flatnonzero(off):  # only the rows outside the tolerance, in row order
+        d, c, ratio = declared[i], float(computed[i]), float(ratios[i])
+        problems.append(
+            FieldProblem(
+                int(i),
+                "area_mismatch",
+                label,
+                f"申报面积{float(d):.2f}m²与图形面积{c:.2f}m²相差{ratio:+.1%}（容差±{spec.area_tolerance:.0%}）",
+                f"declared area {float(d):.2f} m² differs from the drawn {c:.2f} m² by {ratio:+.1%} "
+                f"(tolerance ±{spec.area_tolerance:.0%})",
+                expected=f"{c:.2f}",
+                actual=f"{float(d):.2f}",
+                severity=spec.area_severity,
             )
+        )
     return problems

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import shapely
 from django.conf import settings
 from django.db import connection, transaction
@@ -64,11 +65,24 @@ def _noop(stage: str, done: int, total: int) -> None:
     pass
 
 
-def _key_text(columns: dict[str, np.ndarray], key: tuple[str, ...], i: int) -> str:
-    parts = [columns[k][i] for k in key]
-    if any(p is None for p in parts):
-        return ""
-    return "/".join(str(p) for p in parts)
+def natural_keys(columns: dict[str, np.ndarray], key: tuple[str, ...], n: int) -> np.ndarray:
+    """The natural key of every row as text ('/'-joined parts; '' when a part is missing)."""
+    keys = np.full(n, "", dtype=object)
+    parts = []
+    missing = np.zeros(n, dtype=bool)
+    for name in key:
+        column = np.asarray(columns[name], dtype=object)
+        missing |= np.array([v is None for v in column], dtype=bool)
+        if pd.api.types.infer_dtype(column, skipna=True) == "string":  # text already (the common case)
+            parts.append(column)
+        else:
+            parts.append(np.array([str(v) for v in column], dtype=object))
+    present = np.flatnonzero(~missing)
+    if len(parts) == 1:
+        keys[present] = parts[0][present]
+    else:
+        keys[present] = ["/".join(t) for t in zip(*(p[present] for p in parts), strict=True)]
+    return keys
 
 
 COUNT_KEYS = ("read", "added", "updated", "unchanged", "deleted", "rejected", "warnings")
@@ -138,37 +152,49 @@ def evaluate_chunk(
     problems.extend(result.problems)
     geoms = result.geoms
     if target.geometry.area_field:
-        computed = gk_area_m2(geoms)
+        computed = gk_area_m2(geoms, known=result)
         label = next(
             ("+".join(f.sources) for f in target.fields if f.target == target.geometry.area_field), ""
         )
         problems.extend(area_problems(columns[target.geometry.area_field], computed, target.geometry, label))
     progress(f"{target.name}: geometry", n, n)
 
-    keys = np.array([_key_text(columns, target.key, i) for i in range(n)], dtype=object)
+    keys = natural_keys(columns, target.key, n)
     errored = np.zeros(n, dtype=bool)
     for p in problems:
         if p.severity == "error":
             errored[p.index] = True
-    for i in range(n):
-        if not keys[i] or errored[i]:
-            continue
-        first_row = seen_keys.get(keys[i])
-        if first_row is not None:
-            problems.append(
-                FieldProblem(
-                    i,
-                    "key_duplicate",
-                    "+".join(target.key),
-                    f"自然键「{keys[i]}」与第{first_row}行重复，本行未加载",
-                    f"natural key '{keys[i]}' repeats row {first_row}; this row was not loaded",
-                    expected="unique",
-                    actual=keys[i],
-                )
+    # duplicates of a key seen in an earlier chunk or earlier in this one: the first row wins
+    candidates = np.flatnonzero((keys != "") & ~errored)
+    candidate_keys = keys[candidates].tolist()
+    candidate_rows = table.rows[candidates].tolist()
+    earlier = [seen_keys.get(k) for k in candidate_keys]
+    repeated = pd.Index(candidate_keys).duplicated(keep="first")
+    first_here: dict[str, int] = {}  # row of the first occurrence in this chunk of a key repeated in it
+    if repeated.any():
+        for k, r in zip(candidate_keys, candidate_rows, strict=True):
+            first_here.setdefault(k, r)
+    for j in np.flatnonzero(repeated | np.array([r is not None for r in earlier], dtype=bool)):
+        key = candidate_keys[j]
+        first_row = earlier[j] if earlier[j] is not None else first_here[key]
+        i = int(candidates[j])
+        problems.append(
+            FieldProblem(
+                i,
+                "key_duplicate",
+                "+".join(target.key),
+                f"自然键「{key}」与第{first_row}行重复，本行未加载",
+                f"natural key '{key}' repeats row {first_row}; this row was not loaded",
+                expected="unique",
+                actual=key,
             )
-            errored[i] = True
-        else:
-            seen_keys[keys[i]] = int(table.rows[i])
+        )
+        errored[i] = True
+    seen_keys.update(
+        (k, r)
+        for k, r, e, d in zip(candidate_keys, candidate_rows, earlier, repeated, strict=True)
+        if e is None and not d
+    )
     accepted = ~errored & ~shapely.is_missing(geoms)
     result_obj = TargetResult(target, table, columns, geoms, problems, accepted, keys)
     result_obj.counts = {"read": n, "transform": result.transform}
