@@ -39,10 +39,13 @@
     del.addEventListener("click", function () { row.remove(); });
     function sync() {
       var f = fields(layer).filter(function (x) { return x.name === field.value; })[0] || {};
-      var t = f.type === "date" || f.type === "datetime" ? "date" : f.type === "number" || f.type === "integer" ? "number" : "text";
+      // dates as text: the model takes ISO dates and relative ones such as today-1y
+      var t = f.type === "number" || f.type === "integer" ? "number" : "text";
+      var date = f.type === "date" || f.type === "datetime";
       v1.type = op.value === "in" ? "text" : t;
       v2.type = t;
-      v1.placeholder = op.value === "range" ? OM.t("min") : OM.t("value");
+      v1.placeholder = (op.value === "range" ? OM.t("min") : OM.t("value")) + (date ? " 2016-03-01 / today-1y" : "");
+      v2.placeholder = OM.t("max") + (date ? " 2016-03-01 / today-1y" : "");
       v1.hidden = op.value === "null" || op.value === "notnull";
       v2.hidden = op.value !== "range";
     }
@@ -110,7 +113,7 @@
     if (preset) {
       pred.value = preset.predicate;
       if (preset.distance !== undefined) dist.value = preset.distance;
-      if (preset.layer) { kind.value = "layer"; layer.value = preset.layer; row._filters = preset.filters; }
+      if (preset.layer) { kind.value = "layer"; layer.value = preset.layer; row._filters = preset.filters; row._compare = preset.compare; }
       else if (preset.county) { kind.value = "county"; county.value = preset.county; }
       else if (preset.geometry) { kind.value = "geometry"; row._geometry = preset.geometry; drawn.textContent = OM.t("drawn_ok", { n: preset.geometry.coordinates[0].length - 1 }); }
     }
@@ -125,6 +128,7 @@
       if (kind === "layer") {
         s.layer = row.querySelector(".s-layer").value;
         if (row._filters) s.filters = row._filters;
+        if (row._compare) s.compare = row._compare;
       } else if (kind === "county") s.county = row.querySelector(".s-county").value;
       else s.geometry = row._geometry || null;
       return s;
@@ -232,8 +236,9 @@
 
   function columnTitle(c) { return cfg.lang === "en" ? c.title_en || c.name : c.title_zh || c.name; }
 
-  function cell(v, type) {
+  function cell(v, type, name) {
     if (v === null || v === undefined) return "";
+    if (name && /^year/.test(name)) return String(v);
     if (type === "number" || typeof v === "number") return OM.number(v, 2);
     return String(v);
   }
@@ -305,7 +310,7 @@
     var body = t.appendChild(OM.el("tbody"));
     data.rows.forEach(function (r) {
       var tr = OM.el("tr");
-      r.forEach(function (v, i) { tr.appendChild(OM.el("td", null, cell(v, data.columns[i].type))); });
+      r.forEach(function (v, i) { tr.appendChild(OM.el("td", null, cell(v, data.columns[i].type, data.columns[i].name))); });
       body.appendChild(tr);
     });
     box.appendChild(t);
@@ -315,7 +320,7 @@
   function groupChart(data) {
     if (!window.Chart || !data.rows.length) return;
     var cols = data.columns;
-    var isAgg = function (c) { return c.aggregate || /^(count|sum_|avg_)/.test(c.name); };
+    var isAgg = function (c) { return c.name === "count" || /^(sum|avg)_/.test(c.name); };
     var aggIdx = cols.findIndex(isAgg);
     if (aggIdx < 0) return;
     var keyIdx = cols.map(function (c, i) { return i; }).filter(function (i) { return !isAgg(cols[i]) && !/_label$/.test(cols[i].name); });
@@ -323,6 +328,9 @@
       var li = cols.findIndex(function (c) { return c.name === cols[i].name + "_label"; });
       return li >= 0 && row[li] ? row[li] : row[i] === null ? "—" : String(row[i]);
     };
+    // the key with more distinct values goes along the axis, the other one becomes the stacked series
+    var distinct = function (i) { return new Set(data.rows.map(function (r) { return r[i]; })).size; };
+    if (keyIdx.length > 1 && distinct(keyIdx[1]) > distinct(keyIdx[0])) keyIdx = [keyIdx[1], keyIdx[0]];
     var labels = [], series = {}, second = keyIdx.length > 1 ? keyIdx[1] : null;
     data.rows.forEach(function (row) {
       var x = labelOf(row, keyIdx[0]);
@@ -330,6 +338,7 @@
       var s = second === null ? columnTitle(cols[aggIdx]) : labelOf(row, second);
       (series[s] = series[s] || {})[x] = (series[s][x] || 0) + Number(row[aggIdx] || 0);
     });
+    if (second !== null) labels.sort();
     var palette = ["#1f4e8c", "#f59e0b", "#10b981", "#ef4444", "#7c3aed", "#0891b2", "#84cc16", "#ec4899", "#64748b", "#b45309"];
     var datasets = Object.keys(series).map(function (s, i) {
       return { label: s, data: labels.map(function (x) { return series[s][x] || 0; }), backgroundColor: palette[i % palette.length] };
@@ -451,10 +460,18 @@
     setLayer(LAYERS[0]);
     $("q-add-filter").addEventListener("click", function () { filterRow($("q-filters"), A.layer); });
     $("q-add-spatial").addEventListener("click", function () { spatialRow(); });
-    $("query-form").addEventListener("submit", function (ev) { ev.preventDefault(); A.run(A.read(), 0); });
+    // a saved query runs exactly as stored (order, relative dates, field comparisons) until the form is edited
+    $("query-form").addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      A.run(A.pristine ? Object.assign({}, A.pristine) : A.read(), 0);
+    });
+    var edited = function (ev) { if (ev.target.id !== "saved-select") A.pristine = null; };
+    $("query-form").addEventListener("input", edited);
+    $("query-form").addEventListener("change", edited);
+    $("query-form").addEventListener("click", function (ev) { if (ev.target.closest(".remove, #q-add-filter, #q-add-spatial, .s-draw")) A.pristine = null; });
     $("saved-select").addEventListener("change", function () {
       var q = A.saved && A.saved[$("saved-select").value];
-      if (q) { A.load(q.query); $("save-name").value = q.is_example ? "" : q.name; }
+      if (q) { A.load(q.query); A.pristine = q.query; $("save-name").value = q.is_example ? "" : q.name; }
     });
     $("save-query").addEventListener("click", saveQuery);
     $("results-close").addEventListener("click", function () {

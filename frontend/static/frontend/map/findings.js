@@ -37,7 +37,11 @@
       .join(" · ");
   }
 
+  // the panel shows what was asked last: a list request answered after a finding was opened is dropped
+  var latest = 0;
+
   OM.loadFindings = function (offset) {
+    var mine = ++latest;
     state.offset = offset || 0;
     var box = document.getElementById("findings");
     box.innerHTML = "";
@@ -45,6 +49,7 @@
     var f = filters();
     return OM.api(OM.url("findings", {}, { rule: f.rule, county: f.county, status: f.status, limit: PAGE, offset: state.offset })).then(
       function (data) {
+        if (mine !== latest) return;
         box.innerHTML = "";
         if (!data.features.length) {
           box.appendChild(OM.el("p", { class: "empty" }, OM.t("no_findings")));
@@ -140,12 +145,14 @@
 
   OM.openFinding = function (id) {
     if (!cfg.can_read_findings) return Promise.resolve();
+    var mine = ++latest;
     OM.showTab("findings");
     var box = document.getElementById("findings");
     box.innerHTML = "";
     box.appendChild(OM.el("p", { class: "loading" }, OM.t("loading")));
     return OM.api(OM.url("finding", { id: id })).then(
       function (detail) {
+        if (mine !== latest) return;
         var p = detail.properties;
         box.innerHTML = "";
         var back = OM.el("button", { type: "button", class: "back" }, "← " + OM.t("back"));

@@ -143,12 +143,27 @@
       if (k in props) { lineage[k] = props[k]; delete props[k]; }
     });
     var record = { layer: layer, id: feature.id, properties: props, lineage: Object.keys(lineage).length ? lineage : null, labels: feature.labels };
-    var section = OM.el("section", { class: "system", "data-system": lineage.src_system || "" });
-    section.appendChild(OM.el("h3", null, OM.systemTitle(lineage.src_system || "")));
+    var group = (cfg.groups.filter(function (g) { return g.layers.indexOf(layer) >= 0; })[0] || {}).key;
+    var system = lineage.src_system || group || "";
+    var section = OM.el("section", { class: "system", "data-system": system });
+    section.appendChild(OM.el("h3", null, OM.systemTitle(system)));
     var card = OM.recordCard(record);
     card.classList.add("selected");
     section.appendChild(card);
     box.appendChild(section);
     box.dataset.done = String(Date.now());
+    // the feature API carries no code names nor lineage: identify at a point of the feature has both
+    var bounds = L.geoJSON(feature).getBounds();
+    if (!bounds.isValid()) return;
+    var c = bounds.getCenter();
+    OM.api(OM.url("identify", {}, { lon: c.lng.toFixed(8), lat: c.lat.toFixed(8) })).then(function (data) {
+      var list = [];
+      Object.keys(data.systems || {}).forEach(function (k) { list = list.concat(data.systems[k]); });
+      var full = list.filter(function (r) { return r.layer === layer && String(r.id) === String(feature.id); })[0];
+      if (!full || !card.isConnected) return;
+      var better = OM.recordCard(full);
+      better.classList.add("selected");
+      card.replaceWith(better);
+    }, function () {});
   };
 })();
