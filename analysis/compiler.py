@@ -189,6 +189,32 @@ class Compiler:
             parts.append(f"{f.sql(TARGET)} {'DESC NULLS LAST' if desc else 'ASC NULLS LAST'}")
         return ", ".join([*parts, f"{TARGET}.id"])
 
+    def page(self) -> Compiled:
+        """One page of features and the total in one statement: the matching ids and sort keys are
+        computed once (counted, sorted, cut to the page) and only the page's rows are joined back to the
+        layer for their fields and geometry; a separate count would evaluate every condition twice. The
+        first column is the total; an empty page still gives one row (total, then NULLs)."""
+        fields = output_fields(self.q.layer)
+        by_name = {f.name: f for f in fields}
+        keys = [(by_name.get(n) or resolve(self.q.layer, n), desc) for n, desc in self.q.order_by]
+        ids = [f"{TARGET}.id AS _id", *(f"{f.sql(TARGET)} AS _o{i}" for i, (f, _d) in enumerate(keys))]
+        direction = ["DESC NULLS LAST" if desc else "ASC NULLS LAST" for _f, desc in keys]
+        order_m = ", ".join([*(f"_o{i} {d}" for i, d in enumerate(direction)), "_id"])
+        order_p = ", ".join([*(f"p._o{i} {d}" for i, d in enumerate(direction)), "p._id"])
+        select = [f"{f.sql(TARGET)} AS {_quote(f.name)}" for f in fields]
+        select.append(
+            f"ST_AsGeoJSON({geometry_out_sql(f'{TARGET}.geom', self.q.crs)}, {precision(self.q.crs)}, 0)"
+        )
+        sql = (
+            f"WITH m AS MATERIALIZED (SELECT {', '.join(ids)} FROM {self.from_sql} WHERE {self.where_sql}), "
+            f"p AS (SELECT * FROM m ORDER BY {order_m} LIMIT %(limit)s OFFSET %(offset)s) "
+            f"SELECT (SELECT count(*) FROM m), {', '.join(select)} FROM (SELECT 1) AS one "
+            f"LEFT JOIN (p JOIN ({self.q.layer.source}) AS {TARGET} ON {TARGET}.id = p._id) ON true "
+            f"ORDER BY {order_p}"
+        )
+        params = {**self.params, "limit": self.q.limit, "offset": self.q.offset}
+        return Compiled(sql, params, [f.column() for f in fields])
+
     def features(
         self, *, geometry: str = "geojson", page: bool = True, srid: int | None = None, cap: int | None = None
     ) -> Compiled:

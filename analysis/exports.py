@@ -165,13 +165,15 @@ def _xlsx(path: Path, columns: list[dict], rows: Iterable[list], *, query: Query
     for row in rows:
         cells = []
         for value in row:
-            value = _xlsx_value(value)
             if isinstance(value, str):
-                cell = WriteOnlyCell(ws, value=ILLEGAL_CHARACTERS_RE.sub("", value))
-                cell.data_type = "s"  # never a formula
-                cells.append(cell)
-            else:
-                cells.append(value)
+                if ILLEGAL_CHARACTERS_RE.search(value):
+                    value = ILLEGAL_CHARACTERS_RE.sub("", value)
+                if value.startswith("="):  # openpyxl would write a formula
+                    value = WriteOnlyCell(ws, value=value)
+                    value.data_type = "s"
+            elif value is not None and not isinstance(value, int | float):
+                value = _xlsx_value(value)
+            cells.append(value)
         ws.append(cells)
         n += 1
     wb.save(path)

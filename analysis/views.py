@@ -57,13 +57,9 @@ def body(request) -> dict:
     return data
 
 
-def failure(exc: Exception) -> Response:
-    """The response for an error of the query engine."""
-    if isinstance(exc, AccessError):
-        return Response(exc.payload(), status=403)
-    if isinstance(exc, engine.QueryTimeout):
-        return Response(exc.payload(), status=400)
-    return Response(exc.payload(), status=400)
+def failure(exc: QueryModelError | engine.QueryTimeout) -> Response:
+    """The response for an error of the query engine: 403 for access, 400 for the rest (timeout too)."""
+    return Response(exc.payload(), status=403 if isinstance(exc, AccessError) else 400)
 
 
 EXAMPLE = {

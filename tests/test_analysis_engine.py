@@ -291,6 +291,8 @@ def test_pages_order_and_output_crs(world):
     assert names(world, first) == {"P1", "P4"} and first["total"] == 4
     second = run({"layer": "parcels", "order_by": "-zdmj", "limit": 2, "offset": 2})
     assert ids(second) == [world["P2"].pk, world["P3"].pk]
+    beyond = run({"layer": "parcels", "offset": 10})
+    assert beyond["total"] == 4 and ids(beyond) == []
     gk = run(
         {
             "layer": "parcels",
