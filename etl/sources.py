@@ -670,7 +670,7 @@ def read_source(
     return read_ogr(path, spec, display, max_features=max_features)
 
 
-CHUNK_ROWS = 100_000
+CHUNK_ROWS = 25_000
 
 
 def iter_source(root: Path, spec: SourceSpec, expected: set[str], chunk_rows: int | None = None):
