@@ -209,7 +209,7 @@
           state.rules[r.code] = r;
           form.rule.appendChild(OM.el("option", { value: r.code }, r.code + " " + (cfg.lang === "en" ? r.title_en : r.title_zh)));
         });
-        OM.loadFindings(0);
+        if (!latest) OM.loadFindings(0); // unless a finding was opened meanwhile (a click, a link)
         return data.rules;
       },
       function (err) {
