@@ -10,6 +10,7 @@ they are stored as problems with their raw values and geometry.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import shutil
 import zlib
@@ -118,6 +119,22 @@ def make_validators() -> dict:
     }
 
 
+def key_function(target: TargetSpec, lookups: Lookups, validators: dict):
+    """``keys_of(table, ids)``: the natural keys of a table's rows by the mapping's transformation of the
+    key fields alone. For rows recognised as unchanged: they were valid when loaded (validators only
+    report, they never change a value), so the checks are left out."""
+    specs = [dataclasses.replace(f, validate=None) for f in target.fields if f.target in target.key]
+
+    def keys_of(table: SourceTable, ids=None) -> np.ndarray:
+        n = len(table)
+        columns = {
+            spec.target: transform_field(spec, table.data, n, lookups, validators)[0] for spec in specs
+        }
+        return natural_keys(columns, target.key, n)
+
+    return keys_of
+
+
 def evaluate_chunk(
     mapping: Mapping,
     target: TargetSpec,
@@ -216,6 +233,7 @@ def _stream_target(
     source file)."""
     expected = {src for f in target.fields for src in f.sources} | set(target.geometry.sources)
     seen_keys: dict[str, int] = {}
+    keys_of = key_function(target, lookups, validators)
     source_info = {"file": "", "encoding": None, "encoding_source": ""}
     for table in iter_source(root, target.source, expected):
         if target.name in only:
@@ -227,7 +245,7 @@ def _stream_target(
                 "encoding_source": table.encoding_source,
             }
         progress(f"{target.name}: read", stager.counts["read"] + len(table), 0)
-        table = stager.skip_unchanged(table, seen_keys)
+        table = stager.skip_unchanged(table, seen_keys, keys_of)
         if not len(table):
             continue
         result = evaluate_chunk(mapping, target, table, lookups, chongqing, validators, seen_keys, progress)

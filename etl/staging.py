@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import threading
+from collections.abc import Callable
 from itertools import repeat
 from typing import TYPE_CHECKING
 
@@ -97,6 +98,29 @@ def copy_text(values: np.ndarray, blank_null: bool = False) -> np.ndarray:
 
 
 _HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+# one row of ``COPY (SELECT content_hash::char(32), id) TO STDOUT (FORMAT BINARY)``
+_KNOWN_ROW = np.dtype(
+    [("fields", ">i2"), ("hash_len", ">i4"), ("hash", "S32"), ("id_len", ">i4"), ("id", ">i8")]
+)
+_COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
+KeysOf = Callable[["SourceTable", np.ndarray], "list[str] | np.ndarray"]
+
+
+def _binary_copy_rows(buffer: bytes | bytearray, dtype: np.dtype) -> np.ndarray:
+    """The rows of a binary COPY whose rows all have the fixed layout ``dtype`` (a view, no copy)."""
+    if not buffer.startswith(_COPY_SIGNATURE):
+        raise EtlError("unexpected binary COPY data")
+    start = 19 + int.from_bytes(buffer[15:19], "big")  # signature, flags, header extension
+    body = len(buffer) - start - 2  # the trailer: -1 as int16
+    if body % dtype.itemsize or buffer[-2:] != b"\xff\xff":
+        raise EtlError("unexpected binary COPY row layout")
+    return np.frombuffer(buffer, dtype, body // dtype.itemsize, start)
+
+
+def _mask(n: int, positions: np.ndarray) -> np.ndarray:
+    mask = np.zeros(n, dtype=bool)
+    mask[positions] = True
+    return mask
 
 
 def row_hashes(columns: list[np.ndarray], n: int, salt: bytes) -> np.ndarray:
@@ -200,7 +224,7 @@ class Stager:
         self.kept = f"kept_{self.table}"
         self.rejected = f"rejected_{self.table}"
         self.unchanged_skipped = 0
-        self.seen_hashes: set[str] = set()
+        self._known: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self.sources = sorted(
             {src for f in target.fields for src in f.sources} | set(target.geometry.sources)
         )
@@ -237,13 +261,19 @@ class Stager:
         """The natural key of row ``alias`` as one text ('/'-joined for compound keys)."""
         return "concat_ws('/', " + ", ".join(f"{alias}.{c}::text" for c in self.key_columns) + ")"
 
-    def skip_unchanged(self, table: SourceTable, seen_keys: dict[str, int]) -> SourceTable:
+    def skip_unchanged(
+        self, table: SourceTable, seen_keys: dict[str, int], keys_of: KeysOf | None = None
+    ) -> SourceTable:
         """Hash every raw row and drop those already loaded with the same content, mapping and code lists.
 
         They need no transformation, validation or staging: this is what makes re-loading an unchanged
         export cheap. Their ids are kept (so a full load does not delete them) and their natural keys are
         marked as seen (so a changed duplicate later in the file is still caught). A row repeated verbatim
         in the file is only skipped once.
+
+        The system's digests are fetched once per load (:meth:`_known_digests`) and looked up in memory;
+        ``keys_of`` gives the natural keys of rows of a table (the same key the earlier load stored, since
+        the digest covers the raw values, the mapping version and the code lists).
         """
         columns = [table.data[c] for c in self.sources if c in table.data]
         if table.geometry_wkb is not None:
@@ -252,37 +282,72 @@ class Stager:
         table.row_hashes = hashes
         if self.direct:  # the table was empty: whatever it holds now is this run's own earlier chunks
             return table
-        self.wait()
-        key_expr = self.key_expr()
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT t.content_hash, t.id, {key_expr} FROM {self.table} t "
-                # one text parameter split by the server: a 100,000-element array parameter costs a regex
-                # per element in the driver
-                "WHERE t.src_system = %s AND t.content_hash = ANY(string_to_array(%s, ','))",
-                [self.mapping.system, ",".join(hashes)],
-            )
-            existing = {h: (row_id, key) for h, row_id, key in cursor.fetchall()}
-            skip = np.zeros(len(table), dtype=bool)
-            kept_ids = []
-            # only rows already loaded can be skipped: visit those alone (none on a first load)
-            for i in np.flatnonzero(pd.Index(hashes).isin(list(existing))) if existing else ():
-                h = hashes[i]
-                if h not in self.seen_hashes:
-                    row_id, key = existing[h]
-                    if key in seen_keys:
-                        continue  # an earlier row of the file now holds this key: process normally
-                    skip[i] = True
-                    kept_ids.append(row_id)
-                    seen_keys[key] = int(table.rows[i])
-                self.seen_hashes.add(h)
-            if kept_ids:
-                with cursor.copy(f"COPY {self.kept} (id) FROM STDIN") as copy:
-                    copy.write("\n".join(map(str, kept_ids)) + "\n")
+        known, ids, used = self._known_digests()
+        if not len(known) or not len(table):
+            return table
+        digests = hashes.astype("S32")
+        at = np.minimum(np.searchsorted(known, digests), len(known) - 1)
+        hits = np.flatnonzero(known[at] == digests)
+        if not len(hits):
+            return table
+        keys = (keys_of or self._stored_keys)(table.subset(_mask(len(table), hits)), ids[at[hits]])
+        skip = np.zeros(len(table), dtype=bool)
+        kept_ids = []
+        rows = table.rows[hits].tolist()
+        for j, (i, k) in enumerate(zip(hits.tolist(), at[hits].tolist(), strict=True)):
+            if used[k]:
+                continue  # a verbatim repeat of a row skipped already: processed (and reported) normally
+            key = keys[j]
+            if not key or key in seen_keys:
+                continue  # an earlier row of the file now holds this key: process normally
+            skip[i] = used[k] = True
+            kept_ids.append(ids[k])
+            seen_keys[key] = rows[j]
+        if kept_ids:
+            self.wait()
+            with connection.cursor() as cursor, cursor.copy(f"COPY {self.kept} (id) FROM STDIN") as copy:
+                copy.write("\n".join(map(str, kept_ids)) + "\n")
         skipped = int(skip.sum())
         self.unchanged_skipped += skipped
         self.counts["read"] += skipped
         return table.subset(~skip) if skipped else table
+
+    def _known_digests(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(sorted digests, their row ids, skipped-already flags) of the rows this system has loaded.
+
+        Fetched once per load as fixed-width binary COPY (50 bytes a row, read by numpy without a Python
+        object per row): a look-up per chunk would scan the unified table once per chunk, and a million
+        digests as Python strings would cost ~100 MB."""
+        if self._known is None:
+            self.wait()
+            buffer = bytearray()
+            statement = (
+                f"COPY (SELECT content_hash::char(32), id FROM {self.table} WHERE src_system = %s) "
+                "TO STDOUT (FORMAT BINARY)"
+            )
+            with connection.cursor() as cursor, cursor.copy(statement, [self.mapping.system]) as copy:
+                for block in copy:
+                    buffer += block
+            rows = _binary_copy_rows(buffer, _KNOWN_ROW)
+            del buffer
+            if not ((rows["fields"] == 2) & (rows["hash_len"] == 32) & (rows["id_len"] == 8)).all():
+                raise EtlError(
+                    f"{self.table}: unexpected content_hash values; cannot recognise unchanged rows"
+                )
+            order = np.argsort(rows["hash"], kind="stable")
+            self._known = (rows["hash"][order], rows["id"][order].astype(np.int64), np.zeros(len(rows), bool))
+        return self._known
+
+    def _stored_keys(self, table: SourceTable, ids: np.ndarray) -> list[str]:
+        """The natural keys stored with the rows ``ids`` (when no ``keys_of`` is given)."""
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT t.id, {self.key_expr()} FROM {self.table} t "
+                "WHERE t.id = ANY(string_to_array(%s, ',')::bigint[])",
+                [",".join(map(str, ids.tolist()))],
+            )
+            by_id = dict(cursor.fetchall())
+        return [by_id.get(i, "") for i in ids.tolist()]
 
     def wait(self) -> None:
         """Let the chunk being COPYed in the background finish; raises what made it fail."""
