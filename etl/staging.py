@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import shapely
 from django.contrib.gis.geos import GEOSGeometry
-from django.db import connection
+from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
 from etl.errors import EtlError
@@ -36,6 +36,12 @@ if TYPE_CHECKING:
 # written by the load for every staged row; `version` is left to the insert (1) and the history trigger
 LINEAGE_COLUMNS = [name for name in LINEAGE_FIELDS if name != "version"]
 MASS_DELETE_FRACTION = 0.5
+# a first load into an empty table builds its secondary indexes after the last row (see
+# Stager._defer_indexes) if it has at least this many features and the table is free within the timeout
+DEFER_MIN_ROWS = 10_000
+DEFER_LOCK_TIMEOUT = "500ms"
+INDEX_BUILD_MEMORY = "512MB"  # maintenance_work_mem for those builds, if the server's is lower
+LOCK_NOT_AVAILABLE, DEADLOCK_DETECTED = "55P03", "40P01"
 MASS_DELETE_MIN_ROWS = 20
 GCJ_IOU_RESTORED = 0.8  # after undoing a GCJ-02 offset the geometry coincides with a registered parcel ...
 GCJ_IOU_GAIN = 0.3  # ... much better than as delivered (in a dense grid it may half-cover another parcel)
@@ -190,6 +196,10 @@ class BackgroundCopy(threading.Thread):
             raise self.error
 
 
+class _NotEmpty(Exception):
+    pass
+
+
 class Stager:
     """Collects the accepted rows of one target chunk by chunk (COPY into a temporary table), stores the
     problems as they come, and merges everything into the unified table at :meth:`finish`."""
@@ -239,23 +249,97 @@ class Stager:
                 f"CREATE TEMP TABLE {self.stg} ON COMMIT DROP AS "
                 f"SELECT {', '.join(self.staged_columns)} FROM {self.table} WITH NO DATA"
             )
-            self.direct = not dry_run and self._empty_and_locked(cursor)
+        # whether rows go straight into the (empty) unified table: decided with the first chunk in hand
+        self.direct: bool | None = False if dry_run else None
+        self.deferred_indexes: list[tuple[str, str]] = []
         self.copied = 0
         self.copying: BackgroundCopy | None = None
 
-    def _empty_and_locked(self, cursor) -> bool:
+    def _choose_path(self, first_chunk_rows: int) -> None:
+        """Decide, once, whether this load writes straight into an empty unified table."""
+        if self.direct is None:
+            with connection.cursor() as cursor:
+                self.direct = self._empty_and_locked(cursor, first_chunk_rows)
+
+    def _empty_and_locked(self, cursor, first_chunk_rows: int) -> bool:
         """Whether the unified table is empty, and then locked against other writers until commit.
 
         Loading into an empty table (a system's first load) cannot conflict, update or delete anything, so
         rows are COPYed straight into it instead of being staged and merged: the same data, written once.
-        Readers are not blocked; another load into this table waits for the commit.
+        If the table can be had exclusively at once, its secondary indexes are dropped and built again
+        after the last row (:meth:`_defer_indexes`); otherwise readers are not blocked and the indexes are
+        maintained row by row. Another load into this table waits for the commit either way.
         """
         cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {self.table})")
         if cursor.fetchone()[0]:
             return False
+        if first_chunk_rows >= DEFER_MIN_ROWS and self._defer_indexes(cursor):
+            return True
         cursor.execute(f"LOCK TABLE {self.table} IN SHARE ROW EXCLUSIVE MODE")
         cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {self.table})")  # a writer may have won the race
         return not cursor.fetchone()[0]
+
+    def _defer_indexes(self, cursor) -> bool:
+        """Lock the (empty) table exclusively and drop its plain secondary indexes; they are built again
+        from their definitions by :meth:`_build_deferred_indexes` once every row is in, in the same
+        transaction (a rollback brings them back untouched).
+
+        Maintaining them row by row (GiST, pg_trgm GIN, the search btrees on ``upper()``) costs the server
+        about twice what building them once does. The price: until the commit, readers of this table wait
+        (they would see it empty anyway). So the lock is only taken if it is free within
+        ``DEFER_LOCK_TIMEOUT``: a reader or writer holding the table makes the load keep the indexes and
+        block nobody, as before. Unique, constraint, invalid, clustered, commented or specially placed
+        indexes are left alone (``pg_get_indexdef`` is not all of their definition)."""
+        try:
+            with transaction.atomic():  # a savepoint: a timeout or a filled table releases the lock again
+                cursor.execute("SELECT current_setting('lock_timeout')")
+                (previous,) = cursor.fetchone()
+                cursor.execute("SELECT set_config('lock_timeout', %s, true)", [DEFER_LOCK_TIMEOUT])
+                cursor.execute(f"LOCK TABLE {self.table} IN ACCESS EXCLUSIVE MODE")
+                cursor.execute("SELECT set_config('lock_timeout', %s, true)", [previous])
+                cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {self.table})")
+                if cursor.fetchone()[0]:
+                    raise _NotEmpty
+                cursor.execute(
+                    """
+                    SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid)
+                    FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+                    WHERE i.indrelid = %s::regclass AND NOT i.indisunique AND NOT i.indisprimary
+                      AND NOT i.indisexclusion AND NOT i.indisclustered AND NOT i.indisreplident
+                      AND i.indisvalid AND i.indisready AND c.reltablespace = 0
+                      AND obj_description(i.indexrelid, 'pg_class') IS NULL
+                      AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid)
+                      AND NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = i.indexrelid
+                                      AND a.attstattarget > 0)
+                    ORDER BY i.indexrelid
+                    """,
+                    [self.table],
+                )
+                self.deferred_indexes = cursor.fetchall()
+                for name, _definition in self.deferred_indexes:
+                    cursor.execute(f"DROP INDEX {name}")
+        except _NotEmpty:
+            return False
+        except OperationalError as exc:
+            if getattr(exc.__cause__, "sqlstate", None) not in (LOCK_NOT_AVAILABLE, DEADLOCK_DETECTED):
+                raise
+            return False
+        return True
+
+    def _build_deferred_indexes(self, cursor, progress=None) -> None:
+        """Build the indexes :meth:`_defer_indexes` dropped, with the memory a bulk build wants."""
+        if not self.deferred_indexes:
+            return
+        if progress:
+            progress(f"{self.target.name}: indexes", 0, len(self.deferred_indexes))
+        cursor.execute(
+            "SELECT set_config('maintenance_work_mem', %s, true) "
+            "WHERE pg_size_bytes(current_setting('maintenance_work_mem')) < pg_size_bytes(%s)",
+            [INDEX_BUILD_MEMORY, INDEX_BUILD_MEMORY],
+        )
+        for _name, definition in self.deferred_indexes:
+            cursor.execute(definition)
+        self.deferred_indexes = []
 
     def key_expr(self, alias: str = "t") -> str:
         """The natural key of row ``alias`` as one text ('/'-joined for compound keys)."""
@@ -280,6 +364,7 @@ class Stager:
             columns.append(table.geometry_wkb)
         hashes = row_hashes(columns, len(table), self.salt)
         table.row_hashes = hashes
+        self._choose_path(len(table))
         if self.direct:  # the table was empty: whatever it holds now is this run's own earlier chunks
             return table
         known, ids, used = self._known_digests()
@@ -418,6 +503,7 @@ class Stager:
         do_delete = self.target.mode == "full" and not self.incremental
         counts = dict(self.counts)
         self.wait()
+        self._choose_path(0)  # an export without a single chunk
         if self.direct:
             return self._finish_direct(counts, progress)
         with connection.cursor() as cursor:
@@ -488,6 +574,7 @@ class Stager:
     def _finish_direct(self, counts: dict, progress) -> dict:
         """The table was empty: every row in it is this run's, added."""
         with connection.cursor() as cursor:
+            self._build_deferred_indexes(cursor, progress)
             cursor.execute(
                 "INSERT INTO etl_changedkey (run_id, target, key, op, record_id) "
                 f"SELECT %s, %s, {self.key_expr()}, 'I', t.id FROM {self.table} t",

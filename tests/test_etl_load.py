@@ -476,3 +476,79 @@ def test_rerun_reports_a_verbatim_repeat_and_a_key_taken_by_an_earlier_changed_r
     assert (counts["unchanged"], counts["updated"], counts["added"], counts["rejected"]) == (3, 1, 0, 2)
     assert counts["deleted"] == 1  # row 1's old key is gone from the export
     assert Parcel.objects.get(zddm=parcels[2]["ZDDM"]).src_row == 1
+
+
+def _index_definitions(table: str) -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_get_indexdef(indexrelid) FROM pg_index WHERE indrelid = %s::regclass", [table]
+        )
+        return sorted(d for (d,) in cursor.fetchall())
+
+
+def test_a_first_load_builds_the_secondary_indexes_after_its_rows(tmp_path, monkeypatch):
+    """Into an empty table the GiST, trigram and search indexes are dropped inside the load's transaction
+    and built again after the last row: the same definitions afterwards, and none of them while it ran."""
+    monkeypatch.setattr(staging, "DEFER_MIN_ROWS", 0)
+    before = _index_definitions("layers_parcel")
+    assert any("gin_trgm_ops" in d for d in before) and any("gist" in d for d in before)
+    during = {}
+
+    def progress(stage, done, total):
+        if stage == "parcels: geometry":
+            during.setdefault("indexes", _index_definitions("layers_parcel"))
+
+    parcels = parcel_rows(5)
+    run = run_load(
+        "registration", write_registration(tmp_path / "r", parcels, building_rows(parcels)), progress=progress
+    )
+    assert run.per_target["parcels"]["added"] == 5
+    kept = [d for d in before if "UNIQUE" in d]  # the primary and natural keys stay
+    assert during["indexes"] == kept and len(kept) == 2
+    assert _index_definitions("layers_parcel") == before
+
+
+def test_a_failed_first_load_leaves_the_indexes_as_they_were(tmp_path, monkeypatch):
+    from etl.runner import LoadCancelled
+
+    monkeypatch.setattr(staging, "DEFER_MIN_ROWS", 0)
+    before = _index_definitions("layers_parcel")
+
+    def progress(stage, done, total):
+        if stage == "parcels: indexes":
+            raise LoadCancelled("stop")
+
+    parcels = parcel_rows(3)
+    with pytest.raises(LoadCancelled):
+        run_load(
+            "registration",
+            write_registration(tmp_path / "r", parcels, building_rows(parcels)),
+            progress=progress,
+        )
+    assert _index_definitions("layers_parcel") == before and not Parcel.objects.exists()
+
+
+def test_a_first_load_does_not_wait_for_or_block_a_reader_that_holds_the_table(tmp_path, monkeypatch):
+    """A reader holding the table when the load starts: the load keeps the indexes (no exclusive lock)
+    and completes while the reader still reads."""
+    import psycopg
+
+    monkeypatch.setattr(staging, "DEFER_MIN_ROWS", 0)
+    monkeypatch.setattr(staging, "DEFER_LOCK_TIMEOUT", "100ms")
+    s = connection.settings_dict
+    reader = psycopg.connect(
+        host=s["HOST"], port=s["PORT"], dbname=s["NAME"], user=s["USER"], password=s["PASSWORD"]
+    )
+    try:
+        with reader.cursor() as cur:
+            cur.execute("SELECT count(*) FROM layers_parcel")  # ACCESS SHARE until the reader's commit
+            parcels = parcel_rows(3)
+            run = run_load(
+                "registration", write_registration(tmp_path / "r", parcels, building_rows(parcels))
+            )
+            assert run.per_target["parcels"]["added"] == 3
+            cur.execute("SELECT count(*) FROM layers_parcel")
+            assert cur.fetchone()[0] == 0  # its snapshot: the load is not committed (the test's transaction)
+    finally:
+        reader.close()
+    assert len(_index_definitions("layers_parcel")) == 9
