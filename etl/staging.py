@@ -20,6 +20,7 @@ import shapely
 from django.contrib.gis.geos import GEOSGeometry
 from django.db import OperationalError, connection, transaction
 from django.utils import timezone
+from psycopg import sql as psycopg_sql
 
 from etl.errors import EtlError
 from etl.models import Problem
@@ -406,11 +407,13 @@ class Stager:
         if self._known is None:
             self.wait()
             buffer = bytearray()
-            statement = (
-                f"COPY (SELECT content_hash::char(32), id FROM {self.table} WHERE src_system = %s) "
+            connection.ensure_connection()
+            system = psycopg_sql.Literal(self.mapping.system).as_string(connection.connection)
+            statement = (  # no parameters: Django's debug cursor passes none to COPY
+                f"COPY (SELECT content_hash::char(32), id FROM {self.table} WHERE src_system = {system}) "
                 "TO STDOUT (FORMAT BINARY)"
             )
-            with connection.cursor() as cursor, cursor.copy(statement, [self.mapping.system]) as copy:
+            with connection.cursor() as cursor, cursor.copy(statement) as copy:
                 for block in copy:
                     buffer += block
             rows = _binary_copy_rows(buffer, _KNOWN_ROW)

@@ -552,3 +552,15 @@ def test_a_first_load_does_not_wait_for_or_block_a_reader_that_holds_the_table(t
     finally:
         reader.close()
     assert len(_index_definitions("layers_parcel")) == 9
+
+
+def test_rerun_works_with_the_debug_cursor(registration):
+    """DEBUG=1 (the development settings) wraps cursors in Django's debug cursor, whose COPY takes no
+    parameters: the digests of a re-run are fetched without any."""
+    from django.test.utils import CaptureQueriesContext
+
+    folder, _, _ = registration
+    run_load("registration", folder)
+    with CaptureQueriesContext(connection):
+        again = run_load("registration", folder)
+    assert again.counts["unchanged"] == 10
