@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import threading
 from collections.abc import Callable
 from itertools import repeat
@@ -168,28 +169,31 @@ def _not_null_text(model, names: list[str]) -> list[bool]:
 
 
 class BackgroundCopy(threading.Thread):
-    """One COPY on the load's own connection (same transaction), run by a thread.
+    """COPYs on the load's own connection (same transaction), run one after the other by a thread.
 
-    The database parses, inserts and indexes a chunk while this process reads and validates the next one
-    (the thread only waits on the socket, without the GIL). psycopg serialises the connection: any other
-    query of the load simply waits for the COPY to end. :meth:`Stager.wait` joins it and re-raises.
+    The database parses, inserts and indexes a chunk (and stores its problems) while this process reads
+    and validates the next one (the thread only waits on the socket, without the GIL). psycopg serialises
+    the connection: any other query of the load simply waits for the COPYs to end. :meth:`Stager.wait`
+    joins it and re-raises.
     """
 
-    def __init__(self, raw_connection, statement: str, blocks: list[bytes]):
+    def __init__(self, raw_connection, copies: list[tuple[str, list[bytes]]]):
         super().__init__(name="onemap-etl-copy", daemon=True)
-        self.raw, self.statement, self.blocks = raw_connection, statement, blocks
+        self.raw, self.copies = raw_connection, copies
         self.error: BaseException | None = None
         self.start()
 
     def run(self) -> None:
         try:
-            with self.raw.cursor() as cursor, cursor.copy(self.statement) as copy:
-                for block in self.blocks:
-                    copy.write(block)
+            with self.raw.cursor() as cursor:
+                for statement, blocks in self.copies:
+                    with cursor.copy(statement) as copy:
+                        for block in blocks:
+                            copy.write(block)
         except BaseException as exc:  # noqa: BLE001 - handed to the main thread by result()
             self.error = exc
         finally:
-            self.blocks = []
+            self.copies = []
 
     def result(self) -> None:
         self.join()
@@ -477,13 +481,17 @@ class Stager:
             lines = map("\t".join, zip(*block, repeat(suffix, len(block[0])), strict=True))
             blocks.append("\n".join(lines).encode() + b"\n")
         del varying
+        copies = [
+            (f"COPY {self.table if self.direct else self.stg} ({', '.join(columns)}) FROM STDIN", blocks)
+        ]
+        problems = problem_rows(run, result)
+        if problems:
+            copies.append(
+                (f"COPY etl_problem ({', '.join(PROBLEM_COLUMNS)}) FROM STDIN", [problem_copy(problems)])
+            )
         self.wait()
-        Problem.objects.bulk_create(problem_rows(run, result), batch_size=2000)
-        into = self.table if self.direct else self.stg
         connection.ensure_connection()
-        self.copying = BackgroundCopy(
-            connection.connection, f"COPY {into} ({', '.join(columns)}) FROM STDIN", blocks
-        )
+        self.copying = BackgroundCopy(connection.connection, copies)
         self.copied += len(idx)
         self.counts["read"] += len(table)
         self.counts["rejected"] += int((~result.accepted).sum())
@@ -640,6 +648,32 @@ class Stager:
                 f"AND row IN (SELECT src_row FROM {accepted})",
                 [run.pk, run.only_rejected_of_id, self.target.name],
             )
+
+
+# the columns of etl_problem a load writes (its id is the table's own)
+PROBLEM_COLUMNS = [f.column for f in Problem._meta.concrete_fields if f.column != "id"]
+
+
+def problem_copy(problems: list[Problem]) -> bytes:
+    """Problems as COPY text for :data:`PROBLEM_COLUMNS`, each value as the model field prepares it
+    (JSON text, EWKB of the geometry): the same rows ``bulk_create`` would insert, without an INSERT
+    statement to build per batch, and stored by the COPY thread while the next chunk is validated."""
+    fields = [f for f in Problem._meta.concrete_fields if f.column != "id"]
+    lines = []
+    for problem in problems:
+        values = []
+        for f in fields:
+            value = getattr(problem, f.attname)
+            if value is None:
+                values.append(copy_value(None))
+            elif f.name == "geom":
+                values.append(value.hexewkb.decode())
+            elif f.name == "raw":
+                values.append(copy_value(json.dumps(value, cls=f.encoder)))
+            else:
+                values.append(copy_value(value))
+        lines.append("\t".join(values))
+    return ("\n".join(lines) + "\n").encode()
 
 
 def problem_rows(run: LoadRun, result: TargetResult) -> list[Problem]:
