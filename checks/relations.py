@@ -88,10 +88,12 @@ COUNTY_PIECES = Relation(
     subject="",
     tables=("_rel_county",),
     statements=(
-        # small pieces make point-in-county tests cheap whatever the size of a county polygon
+        # small pieces make point-in-county tests cheap whatever the size of a county polygon, and their boxes
+        # tight: ZD-003 tests the point on surface of every parcel whose box meets a piece of another county
+        # (bench/checks.py, 100k parcels: 16 vertices 0.16 s, 64 vertices 0.47 s, same answers)
         """
         CREATE TEMP TABLE _rel_county AS
-        SELECT code, ST_Subdivide(geom, 64) AS geom FROM layers_admindivision WHERE valid_to IS NULL
+        SELECT code, ST_Subdivide(geom, 16) AS geom FROM layers_admindivision WHERE valid_to IS NULL
         """,
         "CREATE INDEX ON _rel_county USING gist (geom)",
         "ANALYZE _rel_county",

@@ -26,15 +26,20 @@ RULE = Rule(
            jsonb_build_object('developer', g.developer, 'parcel_zddm', p.zddm, 'parcel_holder', p.qlr,
                               'overlap_m2', round(ST_Area(x.geom)::numeric, 2), 'edge_m', %(edge_m)s,
                               'min_overlap_m2', %(min_overlap_m2)s) AS vals
+    -- driven from the permits (far fewer than parcels): one index probe per permit. A plain join is planned
+    -- as a parallel scan of every parcel probing the permits' index, ~4x slower; OFFSET 0 keeps the lateral
     FROM layers_planningpermit g
-    JOIN layers_parcel p ON ST_Intersects(p.geom, g.geom)
+    CROSS JOIN LATERAL (
+        SELECT p.id, p.zddm, p.qlr, p.geom FROM layers_parcel p
+        WHERE p.qlsdfs = '1' AND p.qlr IS DISTINCT FROM g.developer AND ST_Intersects(p.geom, g.geom) OFFSET 0
+    ) p
     CROSS JOIN LATERAL (SELECT onemap_gk_srid(g.geom) AS srid) z
     CROSS JOIN LATERAL (
         SELECT ST_Intersection(
                    ST_Transform(g.geom, z.srid), ST_Buffer(ST_Transform(p.geom, z.srid), -%(edge_m)s)
                ) AS geom
     ) x
-    WHERE p.qlsdfs = '1' AND p.qlr IS DISTINCT FROM g.developer AND IN_SCOPE(g)
+    WHERE IN_SCOPE(g)
       AND ST_Area(x.geom) >= %(min_overlap_m2)s
     """,
 )
