@@ -753,14 +753,15 @@ def check_counts(first: Step, rerun: Step, bad: Step, clean: Export, bad_export:
     return lines
 
 
-def code_version() -> str:
-    """The commit measured, and whether etl/ has uncommitted changes (the figures depend on them)."""
+def code_version(folders: tuple[str, ...] = ("etl", "layers")) -> str:
+    """The commit measured, and whether ``folders`` have uncommitted changes (the figures depend on them).
+    Shared by the other benchmarks (``bench/queries.py``)."""
     try:
         head = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=BASE_DIR, check=True
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--", "etl", "layers"],
+            ["git", "status", "--porcelain", "--", *folders],
             capture_output=True,
             text=True,
             cwd=BASE_DIR,

@@ -77,6 +77,7 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "onemap.settings.dev")
 
+from bench.etl_load import code_version, machine_load  # noqa: E402
 from bench.tiles import ensure_demo, pct, setup_django  # noqa: E402
 
 QUERY_TARGET = 1.3  # engine time / hand-written SQL time, at most
@@ -472,25 +473,6 @@ def bench_exports(rows: int | None, folder: Path) -> bool:
 # --- main ---------------------------------------------------------------------------------------------------
 
 
-def code_version() -> str:
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=BASE_DIR, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--", "analysis"], capture_output=True, text=True, cwd=BASE_DIR
-        ).stdout.split("\n")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown (not a git checkout)"
-    changed = [line[3:] for line in dirty if line.strip()]
-    return head + (f" + uncommitted changes in {', '.join(changed)}" if changed else "")
-
-
-def machine_load() -> str:
-    one, five, _ = os.getloadavg()
-    return f"load average {one:.2f} / {five:.2f} on {os.cpu_count()} CPUs"
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scale", type=float, default=10.0, help="demo scale of the data (default 10)")
@@ -514,7 +496,7 @@ def main(argv: list[str] | None = None) -> int:
     parcels = prepare_data(args.scale, args.yes)
     s = connection.settings_dict
     print(f"\nOneMap query benchmark — demo scale {args.scale:g}: {sizes()}")
-    print(f"database {s['NAME']}; code {code_version()}; {machine_load()}")
+    print(f"database {s['NAME']}; code {code_version(('analysis',))}; {machine_load()}")
     ok = True
     if not args.export_only:
         figures = [bench_query(case, args.repeat) for case in CASES]
