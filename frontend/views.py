@@ -8,8 +8,6 @@ JSON island rendered by Django keeps these in one place (the registry) instead o
 
 from __future__ import annotations
 
-import os
-
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.middleware.csrf import get_token
@@ -19,6 +17,7 @@ from django.utils.translation import gettext as _
 
 from accounts.roles import ANALYST, SUPERVISOR, has_role
 from layers import registry, selectors
+from layers.api.views import layer_info
 
 # The layer switcher's groups: business systems first, as supervisors think of them.
 GROUPS = (
@@ -49,31 +48,17 @@ def _system_titles() -> dict[str, str]:
     }
 
 
-def _layer_config(layer: registry.Layer, english: bool) -> dict:
-    style = layer.style
+def _layer_config(request: HttpRequest, layer: registry.Layer, english: bool) -> dict:
+    """The API's description of the layer (``/api/layers/<name>/``), with the titles of the page's language
+    and how the map draws it."""
+    info = layer_info(request, layer)
+    title = "title_en" if english else "title_zh"
     return {
-        "name": layer.name,
-        "title": layer.title_en if english else layer.title_zh,
-        "geometry_type": layer.geometry_type,
-        "min_zoom": layer.min_zoom,
-        "max_zoom": layer.max_zoom,
+        **info,
+        "title": info[title],
+        "attributes": [{**a, "title": a[title]} for a in info["attributes"]],
         "render": RENDER.get(layer.name, "mvt"),
         "on": layer.name in DEFAULT_ON,
-        "style": {
-            "fill": style.fill,
-            "fill_opacity": style.fill_opacity,
-            "stroke": style.stroke,
-            "stroke_width": style.stroke_width,
-        },
-        "attributes": [
-            {
-                "name": a.column,
-                "title": a.title_en if english else a.title_zh,
-                "type": a.type,
-                "codelist": getattr(a, "codelist", None),
-            }
-            for a in layer.attributes
-        ],
     }
 
 
@@ -95,7 +80,7 @@ def map_config(request: HttpRequest) -> dict:
         groups.append({"key": "other", "title": titles["other"], "layers": rest})
     layers = {}
     for name, layer in visible.items():
-        layers[name] = _layer_config(layer, english)
+        layers[name] = _layer_config(request, layer, english)
         layers[name]["count"] = counts.get(name)
         layers[name]["count_estimated"] = overview[name]["estimated"] if name in overview else False
     can_read_findings = has_role(request.user, SUPERVISOR, ANALYST)
@@ -119,7 +104,7 @@ def map_config(request: HttpRequest) -> dict:
         "can_review": has_role(request.user, SUPERVISOR),
         "can_query": has_role(request.user, SUPERVISOR, ANALYST),
         "csrf": get_token(request),
-        "tianditu_key": os.environ.get("TIANDITU_KEY", "") or getattr(settings, "TIANDITU_KEY", ""),
+        "tianditu_key": settings.TIANDITU_KEY,
         "urls": {
             "identify": "/api/identify/",
             "search": "/api/search/",

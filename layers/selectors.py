@@ -10,20 +10,13 @@ from django.utils import timezone
 from layers.codes import County
 from layers.models import AdminDivision, Building, Code, LandSupply, Parcel, PlanningPermit
 
+# the unified tables behind the map's business layers (layer name -> model)
 LAYER_MODELS = {
-    "parcels": (Parcel, "宗地", "Parcels"),
-    "buildings": (Building, "自然幢", "Buildings"),
-    "permits": (PlanningPermit, "规划许可", "Planning permits"),
-    "landsupply": (LandSupply, "土地供应", "Land supply"),
+    "parcels": Parcel,
+    "buildings": Building,
+    "permits": PlanningPermit,
+    "landsupply": LandSupply,
 }
-
-
-def layer_counts() -> list[dict]:
-    """Row counts per unified layer, for the start page and the console."""
-    return [
-        {"key": key, "title_zh": zh, "title_en": en, "count": model.objects.count()}
-        for key, (model, zh, en) in LAYER_MODELS.items()
-    ]
 
 
 def layer_overview(estimate_above: int = 50_000) -> dict[str, dict]:
@@ -33,7 +26,7 @@ def layer_overview(estimate_above: int = 50_000) -> dict[str, dict]:
     approximate, the extent the statistics' box), below it the exact values do."""
     out: dict[str, dict] = {}
     with connection.cursor() as cursor:
-        for key, (model, _zh, _en) in LAYER_MODELS.items():
+        for key, model in LAYER_MODELS.items():
             table = model._meta.db_table
             cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass", [table])
             estimate = cursor.fetchone()[0]

@@ -169,6 +169,8 @@ MEDIA_ROOT = VAR_DIR / "media"
 
 # Government networks are often intranet-only: no online base map by default (django-leaflet would
 # otherwise point at OpenStreetMap), every asset is served by the app.
+# a 天地图 key: the web map then offers its online vector and imagery maps as optional base maps
+TIANDITU_KEY = os.environ.get("TIANDITU_KEY", "")
 LEAFLET_CONFIG = {
     "TILES": [],
     "DEFAULT_CENTER": (29.56, 106.55),

@@ -9,7 +9,7 @@
   var cfg = OM.cfg;
   if (!cfg.can_query) return;
   var PAGE = 100;
-  var A = (OM.analysis = { last: null, offset: 0, layer: null, chart: null, drawn: null });
+  var A = (OM.analysis = { last: null, offset: 0, layer: null, chart: null });
   var LAYERS = ["parcels", "buildings", "permits", "landsupply"].filter(function (n) { return cfg.layers[n]; });
   var OPS = ["eq", "ne", "in", "range", "contains", "null", "notnull"];
   var PREDICATES = ["intersects", "within", "contains", "dwithin", "disjoint"];
@@ -373,7 +373,10 @@
         return resp.json().then(function (job) { status.textContent = OM.t("export_queued"); poll(job.status_url); });
       }
       if (!resp.ok) {
-        return resp.json().then(function (d) { status.textContent = d && d.error ? (cfg.lang === "en" ? d.error.message_en : d.error.message_zh) : OM.t("export_failed"); }, function () { status.textContent = OM.t("export_failed"); });
+        return resp.json().then(
+          function (d) { status.textContent = OM.errorMessage(resp.status, d); },
+          function () { status.textContent = OM.t("export_failed"); }
+        );
       }
       var name = (resp.headers.get("Content-Disposition") || "").replace(/^.*filename="?([^";]+)"?.*$/, "$1") || "onemap-export";
       return resp.blob().then(function (blob) {
@@ -445,7 +448,6 @@
       if (pts.length < 3) { if (line) map.removeLayer(line); return; }
       var ring = pts.map(function (p) { return [p.lng, p.lat]; });
       ring.push(ring[0]);
-      A.drawnLayer = line;
       done({ type: "Polygon", coordinates: [ring] });
     }
     map.on("click", click);

@@ -57,12 +57,7 @@
           var data = null;
           try { data = text ? JSON.parse(text) : null; } catch (e) { data = null; }
           if (resp.ok) return data;
-          var message;
-          if (resp.status === 403) message = OM.t("forbidden");
-          else if (data && data.error) message = cfg.lang === "en" ? data.error.message_en : data.error.message_zh;
-          else if (data && data.detail) message = data.detail;
-          else message = OM.t("service_down");
-          throw { status: resp.status, message: message };
+          throw { status: resp.status, message: OM.errorMessage(resp.status, data), path: data && data.error && data.error.path };
         });
       },
       function (err) {
@@ -72,10 +67,12 @@
     );
   };
 
-  OM.esc = function (value) {
-    return String(value === null || value === undefined ? "" : value).replace(/[&<>"']/g, function (c) {
-      return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c];
-    });
+  /** What to tell the user about a refused request: our APIs' bilingual errors, DRF's detail, or a default. */
+  OM.errorMessage = function (status, data) {
+    if (status === 403) return OM.t("forbidden");
+    if (data && data.error) return cfg.lang === "en" ? data.error.message_en : data.error.message_zh;
+    if (data && data.detail) return data.detail;
+    return OM.t("service_down");
   };
 
   OM.el = function (tag, attrs, text) {
@@ -157,10 +154,5 @@
 
   OM.systemTitle = function (key) {
     return cfg.systems[key] || key;
-  };
-
-  OM.layerTitle = function (name) {
-    var l = cfg.layers[name];
-    return l ? l.title : name;
   };
 })();

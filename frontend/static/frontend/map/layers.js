@@ -214,7 +214,7 @@
       };
       var item = { on: true, opacity: 1, minZoom: 0, entry: entry, rule: rule.code };
       item.create = function () {
-        var layer = L.geoJSON(null, {
+        return L.geoJSON(null, {
           pane: "findingsPane",
           style: function (f) {
             var c = OM.statusColor(f.properties.status);
@@ -225,8 +225,6 @@
             lyr.bindTooltip(f.properties.rule + " " + (cfg.lang === "en" ? f.properties.title_en : f.properties.title_zh) + " · " + f.properties.status_zh);
           },
         });
-        layer.refresh = function () { return OM.loadFindingLayer(item); };
-        return layer;
       };
       OM.overlays[name] = item;
       layerRow(name, entry, item, fs);
