@@ -62,6 +62,21 @@ def failure(exc: QueryModelError | engine.QueryTimeout) -> Response:
     return Response(exc.payload(), status=403 if isinstance(exc, AccessError) else 400)
 
 
+class QueryAPIView(APIView):
+    """A view of the query engine: the role is checked once for every method (after authentication, so
+    anonymous requests stay 401), and the engine's errors become their JSON answers here."""
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        if not engine.can_query(request.user):
+            raise ROLE_ERROR
+
+    def handle_exception(self, exc):
+        if isinstance(exc, (QueryModelError, engine.QueryTimeout)):
+            return failure(exc)
+        return super().handle_exception(exc)
+
+
 EXAMPLE = {
     "layer": "landsupply",
     "filters": [
@@ -74,7 +89,7 @@ EXAMPLE = {
 }
 
 
-class RunView(APIView):
+class RunView(QueryAPIView):
     @extend_schema(
         operation_id="api_queries_run",
         summary="运行查询 run a query (features or groups)",
@@ -91,16 +106,12 @@ class RunView(APIView):
         ],
     )
     def post(self, request):
-        if not engine.can_query(request.user):
-            return failure(ROLE_ERROR)
         try:
             query = query_of(request, body(request))
             engine.check_access(request.user, query)
             return Response(engine.run_query(query))
         except LookupError:
             return not_found()
-        except (QueryModelError, engine.QueryTimeout) as exc:
-            return failure(exc)
 
 
 def query_of(request, data: dict):
@@ -117,15 +128,13 @@ def not_found() -> Response:
     )
 
 
-class SavedListView(APIView):
+class SavedListView(QueryAPIView):
     @extend_schema(
         operation_id="api_queries_list",
         summary="已保存的查询 saved queries: own, shared and the ready-made examples",
         responses={200: SavedListSerializer, 403: ErrorSerializer},
     )
     def get(self, request):
-        if not engine.can_query(request.user):
-            return failure(ROLE_ERROR)
         items = [services.saved_dict(s, request.user) for s in services.saved_visible(request.user)]
         return Response({"results": items})
 
@@ -136,16 +145,11 @@ class SavedListView(APIView):
         responses={201: SavedQuerySerializer, 400: ErrorSerializer, 403: ErrorSerializer},
     )
     def post(self, request):
-        if not engine.can_query(request.user):
-            return failure(ROLE_ERROR)
-        try:
-            saved = services.saved_query_create(user=request.user, data=body(request))
-        except QueryModelError as exc:
-            return failure(exc)
+        saved = services.saved_query_create(user=request.user, data=body(request))
         return Response(services.saved_dict(saved, request.user), status=201)
 
 
-class SavedDetailView(APIView):
+class SavedDetailView(QueryAPIView):
     def _get(self, request, pk: int):
         return services.saved_visible(request.user).filter(pk=pk).first()
 
@@ -155,8 +159,6 @@ class SavedDetailView(APIView):
         responses={200: SavedQuerySerializer, 403: ErrorSerializer, 404: ErrorSerializer},
     )
     def get(self, request, pk: int):
-        if not engine.can_query(request.user):
-            return failure(ROLE_ERROR)
         saved = self._get(request, pk)
         return not_found() if saved is None else Response(services.saved_dict(saved, request.user))
 
@@ -173,15 +175,10 @@ class SavedDetailView(APIView):
         },
     )
     def put(self, request, pk: int):
-        if not engine.can_query(request.user):
-            return failure(ROLE_ERROR)
         saved = self._get(request, pk)
         if saved is None:
             return not_found()
-        try:
-            saved = services.saved_query_update(user=request.user, saved=saved, data=body(request))
-        except QueryModelError as exc:
-            return failure(exc)
+        saved = services.saved_query_update(user=request.user, saved=saved, data=body(request))
         return Response(services.saved_dict(saved, request.user))
 
     @extend_schema(
@@ -204,15 +201,10 @@ class SavedDetailView(APIView):
         responses={204: None, 403: ErrorSerializer, 404: ErrorSerializer},
     )
     def delete(self, request, pk: int):
-        if not engine.can_query(request.user):
-            return failure(ROLE_ERROR)
         saved = self._get(request, pk)
         if saved is None:
             return not_found()
-        try:
-            services.saved_query_delete(user=request.user, saved=saved)
-        except QueryModelError as exc:
-            return failure(exc)
+        services.saved_query_delete(user=request.user, saved=saved)
         return Response(status=204)
 
 
@@ -224,7 +216,7 @@ FILE_TYPES = {
 }
 
 
-class ExportView(APIView):
+class ExportView(QueryAPIView):
     @extend_schema(
         operation_id="api_queries_export",
         summary="导出查询结果 export a query's result (CSV, XLSX, GeoPackage, GeoJSON)",
@@ -253,8 +245,6 @@ class ExportView(APIView):
         ],
     )
     def post(self, request):
-        if not engine.can_query(request.user):
-            return failure(ROLE_ERROR)
         try:
             data = body(request)
             unknown = sorted(set(data) - {"query", "saved", "format", "crs"})
@@ -281,8 +271,6 @@ class ExportView(APIView):
             )
         except LookupError:
             return not_found()
-        except (QueryModelError, engine.QueryTimeout) as exc:
-            return failure(exc)
         if isinstance(result, ExportJob):
             return Response(
                 {
