@@ -398,6 +398,8 @@ def child(args: argparse.Namespace) -> int:
     print(f"{'step':34} {'seconds':>9} {'× ref':>7} {'findings':>9}")
     print(f"{'full suite (all rules, fresh)':34} {suite_s:9.2f} {suite_s / reference:7.2f} "
           f"{sum(c['open'] for c in suite.counts.values()):9d}")  # fmt: skip
+    print("  fresh suite by rule (shared relations built by the first rule that uses them):")
+    print("    " + ", ".join(f"{code} {s:.2f}" for code, s in suite.timings.items()))
     t = Timer()
     again = run_checks(full=True, trigger="bench")
     again_s = t.seconds

@@ -278,7 +278,7 @@ def resolve(cursor, rule: Rule) -> None:
         cursor,
         """
         UPDATE _chk_res r SET county = (
-            SELECT c.code FROM _rel_county c
+            SELECT c.code FROM checks_work.county_piece c
             WHERE r.geom IS NOT NULL AND NOT ST_IsEmpty(r.geom)
               AND ST_Intersects(c.geom, ST_PointOnSurface(r.geom))
             ORDER BY c.code LIMIT 1

@@ -1,11 +1,13 @@
-"""Relations several rules read, computed once per run and scope (temporary tables of the session).
+"""Relations several rules read, computed once per run and scope (UNLOGGED tables in ``checks_work``).
 
 Why: the building rules all start from the same building × surface-parcel join, the most expensive step of
 the suite. Computing it once (and the expensive overlay only for buildings that are not simply covered by
 one parcel) keeps the full suite within a small multiple of a bare ``ST_Intersects`` join.
 
 Each relation is a list of SQL statements; ``IN_SCOPE(alias)`` works as in the rules (the relation's scope
-is the subject scope of the rule that asks for it).
+is the subject scope of the rule that asks for it). The tables are ordinary unlogged tables, not temporary
+ones, so that the rules joining them run in parallel (PostgreSQL never lets a parallel worker read a
+temporary table): one engine run at a time owns them (its advisory lock) and drops them when it ends.
 """
 
 from __future__ import annotations
@@ -18,13 +20,17 @@ class Relation:
     name: str
     subject: str  # target whose scope the relation follows ("" = not scoped)
     statements: tuple[str, ...]
-    tables: tuple[str, ...]  # temporary tables it creates (dropped before a rebuild)
+    tables: tuple[str, ...]  # the working tables it creates (dropped before a rebuild)
 
 
 BUILDING_PARCELS = Relation(
     name="building_parcels",
     subject="building",
-    tables=("_rel_bp", "_rel_bhost", "_rel_bover"),
+    tables=(
+        "checks_work.building_parcel",
+        "checks_work.building_host",
+        "checks_work.building_overlap",
+    ),
     statements=(
         # every surface parcel whose box meets a building in scope (layered rights, QLSDFS <> '1', never) and
         # how: 2 = covers it, 1 = intersects it, 0 = boxes only. One predicate per candidate pair (a CASE is
@@ -32,71 +38,74 @@ BUILDING_PARCELS = Relation(
         # one select-list expression so the join stays a plain, parallel box join (an OR or a lateral here
         # turns into bitmap-OR index scans or a serial plan)
         """
-        CREATE TEMP TABLE _rel_bp AS
+        CREATE UNLOGGED TABLE checks_work.building_parcel AS
         SELECT b.id AS building_id, p.id AS parcel_id,
                CASE WHEN b.geom @ p.geom AND ST_CoveredBy(b.geom, p.geom) THEN 2
                     WHEN ST_Intersects(b.geom, p.geom) THEN 1 ELSE 0 END AS rel
         FROM layers_building b JOIN layers_parcel p ON b.geom && p.geom
         WHERE p.qlsdfs = '1' AND IN_SCOPE(b)
         """,
-        "DELETE FROM _rel_bp WHERE rel = 0",
-        "CREATE INDEX ON _rel_bp (building_id)",
-        "ANALYZE _rel_bp",  # temporary tables have no statistics until analysed: bad plans follow
+        "DELETE FROM checks_work.building_parcel WHERE rel = 0",
+        "CREATE INDEX ON checks_work.building_parcel (building_id)",
+        "ANALYZE checks_work.building_parcel",  # no statistics until analysed: bad plans follow
         # overlap areas only where it is not simply "covered by exactly one parcel" (the usual case)
         """
-        CREATE TEMP TABLE _rel_bover AS
+        CREATE UNLOGGED TABLE checks_work.building_overlap AS
         WITH complex AS (
-            SELECT building_id FROM _rel_bp GROUP BY building_id HAVING count(*) > 1 OR NOT bool_and(rel = 2)
+            SELECT building_id FROM checks_work.building_parcel
+            GROUP BY building_id HAVING count(*) > 1 OR NOT bool_and(rel = 2)
         )
         SELECT r.building_id, r.parcel_id,
                onemap_gk_area(ST_Intersection(b.geom, p.geom), b.geom) AS overlap_m2
-        FROM _rel_bp r JOIN complex c USING (building_id)
+        FROM checks_work.building_parcel r JOIN complex c USING (building_id)
         JOIN layers_building b ON b.id = r.building_id JOIN layers_parcel p ON p.id = r.parcel_id
         """,
         # per building: its host (the surface parcel it overlaps most) and the part outside every one
         """
-        CREATE TEMP TABLE _rel_bhost AS
+        CREATE UNLOGGED TABLE checks_work.building_host AS
         SELECT building_id, min(parcel_id) AS host_id, 0.0::float8 AS outside_m2,
                NULL::geometry AS outside_geom
-        FROM _rel_bp GROUP BY building_id HAVING count(*) = 1 AND bool_and(rel = 2)
+        FROM checks_work.building_parcel GROUP BY building_id HAVING count(*) = 1 AND bool_and(rel = 2)
         UNION ALL
         SELECT b.id, host.parcel_id, onemap_gk_area(o.geom, b.geom), o.geom
         FROM layers_building b
-        JOIN (SELECT DISTINCT building_id FROM _rel_bover) c ON c.building_id = b.id
+        JOIN (SELECT DISTINCT building_id FROM checks_work.building_overlap) c ON c.building_id = b.id
         CROSS JOIN LATERAL (
-            SELECT parcel_id FROM _rel_bover v WHERE v.building_id = b.id
+            SELECT parcel_id FROM checks_work.building_overlap v WHERE v.building_id = b.id
             ORDER BY overlap_m2 DESC, parcel_id LIMIT 1
         ) host
         CROSS JOIN LATERAL (
             SELECT ST_Difference(b.geom, ST_Union(p.geom)) AS geom
-            FROM _rel_bp r JOIN layers_parcel p ON p.id = r.parcel_id WHERE r.building_id = b.id
+            FROM checks_work.building_parcel r JOIN layers_parcel p ON p.id = r.parcel_id
+            WHERE r.building_id = b.id
         ) o
         UNION ALL
         SELECT b.id, NULL, onemap_gk_area(b.geom), b.geom
         FROM layers_building b
-        WHERE IN_SCOPE(b) AND NOT EXISTS (SELECT 1 FROM _rel_bp r WHERE r.building_id = b.id)
+        WHERE IN_SCOPE(b)
+          AND NOT EXISTS (SELECT 1 FROM checks_work.building_parcel r WHERE r.building_id = b.id)
         """,
-        "CREATE INDEX ON _rel_bhost (building_id)",
-        "CREATE INDEX ON _rel_bover (building_id)",
-        "ANALYZE _rel_bhost",
-        "ANALYZE _rel_bover",
+        "CREATE INDEX ON checks_work.building_host (building_id)",
+        "CREATE INDEX ON checks_work.building_overlap (building_id)",
+        "ANALYZE checks_work.building_host",
+        "ANALYZE checks_work.building_overlap",
     ),
 )
 
 COUNTY_PIECES = Relation(
     name="county_pieces",
     subject="",
-    tables=("_rel_county",),
+    tables=("checks_work.county_piece",),
     statements=(
         # small pieces make point-in-county tests cheap whatever the size of a county polygon, and their boxes
         # tight: ZD-003 tests the point on surface of every parcel whose box meets a piece of another county
         # (bench/checks.py, 100k parcels: 16 vertices 0.16 s, 64 vertices 0.47 s, same answers)
         """
-        CREATE TEMP TABLE _rel_county AS
+        CREATE UNLOGGED TABLE checks_work.county_piece AS
         SELECT code, ST_Subdivide(geom, 16) AS geom FROM layers_admindivision WHERE valid_to IS NULL
         """,
-        "CREATE INDEX ON _rel_county USING gist (geom)",
-        "ANALYZE _rel_county",
+        "CREATE INDEX ON checks_work.county_piece USING gist (geom)",
+        "ANALYZE checks_work.county_piece",
     ),
 )
 

@@ -18,22 +18,27 @@ RULE = Rule(
     spatial=("parcel",),
     uses=("county_pieces",),
     manifest_kind="permit_without_parcel",
+    # the usual case first, cheaply and in parallel: one surface parcel covers the permit (then the overlap is
+    # its whole area). An anti-join in a fenced subquery (OFFSET 0): as NOT (… AND EXISTS …) it was a
+    # correlated subplan, which keeps the scan on one core; unfenced, the planner probes the counties first
     sql="""
     SELECT ARRAY['permit:' || g.id] AS refs, g.geom,
            jsonb_build_object('area_m2', round(onemap_gk_area(g.geom)::numeric, 2),
                               'min_overlap_m2', %(min_overlap_m2)s) AS vals
-    FROM layers_planningpermit g
-    WHERE IN_SCOPE(g)
-      AND EXISTS (SELECT 1 FROM _rel_county c WHERE ST_Intersects(c.geom, g.geom))
-      -- the usual case, cheaply: one surface parcel covers it (then the overlap is its whole area)
-      AND NOT (onemap_gk_area(g.geom) >= %(min_overlap_m2)s AND EXISTS (
-          SELECT 1 FROM layers_parcel p WHERE p.qlsdfs = '1' AND ST_Covers(p.geom, g.geom)
-      ))
+    FROM (
+        SELECT g.id, g.geom FROM layers_planningpermit g
+        WHERE IN_SCOPE(g) AND NOT EXISTS (
+            SELECT 1 FROM layers_parcel p
+            WHERE p.qlsdfs = '1' AND ST_Covers(p.geom, g.geom)
+              AND onemap_gk_area(g.geom) >= %(min_overlap_m2)s
+        )
+        OFFSET 0
+    ) g
+    WHERE EXISTS (SELECT 1 FROM checks_work.county_piece c WHERE ST_Intersects(c.geom, g.geom))
       AND NOT EXISTS (
           SELECT 1 FROM layers_parcel p
           WHERE p.qlsdfs = '1' AND ST_Intersects(p.geom, g.geom)
-            AND onemap_gk_area(ST_Intersection(p.geom, g.geom), g.geom)
-                >= %(min_overlap_m2)s
+            AND onemap_gk_area(ST_Intersection(p.geom, g.geom), g.geom) >= %(min_overlap_m2)s
       )
     """,
 )

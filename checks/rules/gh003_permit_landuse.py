@@ -19,21 +19,23 @@ RULE = Rule(
     params={"min_overlap_m2": Param(10.0, "m²", "主宗地重叠面积下限", "minimum overlap of the host")},
     spatial=("parcel",),
     manifest_kind="permit_landuse_conflict",
-    # the usual case first, cheaply (materialised): a surface parcel of the same first-level class covers
+    # the usual case first, cheaply (fenced): a surface parcel of the same first-level class covers
     # the red line, so it is a largest overlap; the host overlay runs only for the rest. Among equally large
     # overlaps a parcel of the same class is preferred (a tie is no finding)
     sql="""
-    WITH cand AS MATERIALIZED (
-        SELECT g.id FROM layers_planningpermit g
-        LEFT JOIN LATERAL (  -- a lateral LIMIT 1, not NOT EXISTS: a hash anti-join on the class would test
-            SELECT 1 AS ok FROM layers_parcel p  -- every parcel of that class
-            WHERE p.qlsdfs = '1' AND ST_Covers(p.geom, g.geom) AND left(p.yt, 2) = left(g.land_use, 2) LIMIT 1
-        ) same ON true
-        WHERE IN_SCOPE(g) AND g.land_use <> '' AND same.ok IS NULL
-    )
     SELECT ARRAY['permit:' || g.id, 'parcel:' || h.id] AS refs, g.geom,
            jsonb_build_object('permit_land_use', g.land_use, 'parcel_zddm', h.zddm, 'parcel_yt', h.yt) AS vals
-    FROM cand JOIN layers_planningpermit g ON g.id = cand.id
+    FROM (  -- fenced (OFFSET 0), not a materialised CTE: the cheap test in parallel, the overlay after it
+        SELECT g.id, g.geom, g.land_use FROM layers_planningpermit g
+        WHERE IN_SCOPE(g) AND g.land_use <> '' AND NOT EXISTS (
+            -- the class test inside the CASE, not beside it: as an equality of its own it became a hash
+            -- anti-join testing every parcel of the class
+            SELECT 1 FROM layers_parcel p
+            WHERE p.qlsdfs = '1' AND p.geom ~ g.geom
+              AND CASE WHEN left(p.yt, 2) = left(g.land_use, 2) THEN ST_Covers(p.geom, g.geom) ELSE false END
+        )
+        OFFSET 0
+    ) g
     CROSS JOIN LATERAL (
         SELECT p.id, p.zddm, p.yt, onemap_gk_area(ST_Intersection(p.geom, g.geom), g.geom) m2
         FROM layers_parcel p

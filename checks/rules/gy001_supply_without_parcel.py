@@ -17,27 +17,30 @@ RULE = Rule(
     params={"min_overlap_m2": Param(10.0, "m²", "重叠面积下限", "minimum overlap area")},
     spatial=("parcel", "permit"),
     manifest_kind="supply_without_parcel",
+    # the usual case first, cheaply and in parallel: one surface parcel covers the record (then the overlap is
+    # its whole area); an anti-join in a fenced subquery (see GH-001), the overlays only for what it leaves
     sql="""
     SELECT ARRAY['landsupply:' || s.id] AS refs, s.geom,
            jsonb_build_object('area_m2', round(onemap_gk_area(s.geom)::numeric, 2),
                               'zddm', s.zddm, 'min_overlap_m2', %(min_overlap_m2)s) AS vals
-    FROM layers_landsupply s
-    WHERE IN_SCOPE(s)
-      -- the usual case, cheaply: one surface parcel covers it (then the overlap is its whole area)
-      AND NOT (onemap_gk_area(s.geom) >= %(min_overlap_m2)s AND EXISTS (
-          SELECT 1 FROM layers_parcel p WHERE p.qlsdfs = '1' AND ST_Covers(p.geom, s.geom)
-      ))
-      AND NOT EXISTS (
+    FROM (
+        SELECT s.id, s.geom, s.zddm FROM layers_landsupply s
+        WHERE IN_SCOPE(s) AND NOT EXISTS (
+            SELECT 1 FROM layers_parcel p
+            WHERE p.qlsdfs = '1' AND ST_Covers(p.geom, s.geom)
+              AND onemap_gk_area(s.geom) >= %(min_overlap_m2)s
+        )
+        OFFSET 0
+    ) s
+    WHERE NOT EXISTS (
           SELECT 1 FROM layers_parcel p
           WHERE p.qlsdfs = '1' AND ST_Intersects(p.geom, s.geom)
-            AND onemap_gk_area(ST_Intersection(p.geom, s.geom), s.geom)
-                >= %(min_overlap_m2)s
+            AND onemap_gk_area(ST_Intersection(p.geom, s.geom), s.geom) >= %(min_overlap_m2)s
       )
       AND NOT EXISTS (
           SELECT 1 FROM layers_planningpermit g
           WHERE ST_Intersects(g.geom, s.geom)
-            AND onemap_gk_area(ST_Intersection(g.geom, s.geom), s.geom)
-                >= %(min_overlap_m2)s
+            AND onemap_gk_area(ST_Intersection(g.geom, s.geom), s.geom) >= %(min_overlap_m2)s
       )
     """,
 )

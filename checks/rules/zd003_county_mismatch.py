@@ -25,7 +25,7 @@ RULE = Rule(
     -- candidates first by boxes and codes alone: only parcels whose box meets a piece of another county
     -- (border parcels, or a wrong county code) pay for a point on their surface
     FROM layers_parcel p
-    JOIN _rel_county c ON c.geom && p.geom AND left(p.zddm, 6) <> c.code
+    JOIN checks_work.county_piece c ON c.geom && p.geom AND left(p.zddm, 6) <> c.code
     LEFT JOIN layers_admindivision d ON d.code = c.code AND d.valid_to IS NULL
     WHERE ST_Intersects(c.geom, ST_PointOnSurface(p.geom)) AND IN_SCOPE(p)
       AND NOT EXISTS (

@@ -23,7 +23,7 @@ RULE = Rule(
     SELECT ARRAY['building:' || b.id] AS refs, h.outside_geom AS geom,
            jsonb_build_object('outside_m2', round(h.outside_m2::numeric, 2), 'host_zddm', p.zddm,
                               'min_outside_m2', %(min_outside_m2)s) AS vals
-    FROM _rel_bhost h JOIN layers_building b ON b.id = h.building_id
+    FROM checks_work.building_host h JOIN layers_building b ON b.id = h.building_id
     LEFT JOIN layers_parcel p ON p.id = h.host_id
     WHERE h.outside_m2 >= %(min_outside_m2)s AND IN_SCOPE(b)
     """,

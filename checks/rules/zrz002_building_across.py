@@ -30,9 +30,9 @@ RULE = Rule(
            jsonb_build_object('host_zddm', host.zddm, 'other_zddm', o.zddm,
                               'other_overlap_m2', round(v.overlap_m2::numeric, 2),
                               'min_overlap_m2', %(min_overlap_m2)s) AS vals
-    FROM _rel_bhost h JOIN layers_building b ON b.id = h.building_id
+    FROM checks_work.building_host h JOIN layers_building b ON b.id = h.building_id
     JOIN layers_parcel host ON host.id = h.host_id
-    JOIN _rel_bover v ON v.building_id = h.building_id AND v.parcel_id <> h.host_id
+    JOIN checks_work.building_overlap v ON v.building_id = h.building_id AND v.parcel_id <> h.host_id
     JOIN layers_parcel o ON o.id = v.parcel_id
     WHERE h.outside_m2 < %(max_outside_m2)s AND v.overlap_m2 >= %(min_overlap_m2)s AND IN_SCOPE(b)
     """,

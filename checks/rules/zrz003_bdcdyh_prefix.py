@@ -22,7 +22,7 @@ RULE = Rule(
     SELECT ARRAY['building:' || b.id, 'parcel:' || p.id] AS refs, b.geom AS geom,
            jsonb_build_object('bdcdyh', b.bdcdyh, 'prefix', left(b.bdcdyh, 19), 'host_zddm', p.zddm,
                               'building_zddm', b.zddm) AS vals
-    FROM _rel_bhost h JOIN layers_building b ON b.id = h.building_id
+    FROM checks_work.building_host h JOIN layers_building b ON b.id = h.building_id
     JOIN layers_parcel p ON p.id = h.host_id
     WHERE left(b.bdcdyh, 19) <> p.zddm AND IN_SCOPE(b)
     """,
