@@ -7,11 +7,13 @@ working tables are UNLOGGED (nothing to recover: a run rebuilds them) and one en
 (the engine's advisory lock).
 
 ``onemap_box_overlap_m2(a, b)`` bounds from above, in m², the Gauss-Krüger area of ``a ∩ b`` from their
-bounding boxes alone: the intersection lies in the overlap of the boxes, whose metres per degree are at most
-111,700 north–south (the CGCS2000 meridian degree is 110,574–111,694 m) and 111,700 × cos φ east–west at the
-latitude nearest the equator, and a 3° zone's scale factor adds less than 0.1 % to an area (1 % allowed).
-Outside the zones OneMap computes in (73.5°–136.5° E) it returns infinity: no bound. A pair of parcels
-whose bound is below the tolerance cannot overlap by more and needs no exact (expensive) test.
+bounding boxes alone (the boxes must meet: the caller tested ``&&``): the intersection lies in the overlap of
+the boxes, whose metres per degree are at most 111,700 north–south (the CGCS2000 meridian degree is
+110,574–111,694 m) and 111,700 × cos φ east–west, φ no further north than the south edge of ``a`` (0 south
+of the equator), and a 3° zone's scale factor adds less than 0.1 % to an area (1 % allowed). Where the
+overlap lies outside the zones OneMap computes in (73.5°–136.5° E) it returns infinity: no bound. As few
+calls as possible: each ``ST_XMin`` is two function calls, and this runs for millions of pairs. A pair of
+parcels whose bound is below the tolerance cannot overlap by more and needs no exact (expensive) test.
 
 ``onemap_approx_area_m2(g)`` is the ellipsoidal area from the planar area in degrees² and the CGCS2000 radii
 of curvature at the middle latitude of the box (no projection: ≈ 20× cheaper than a transform). For parcels
@@ -28,15 +30,12 @@ FORWARD = [
     CREATE OR REPLACE FUNCTION onemap_box_overlap_m2(a geometry, b geometry) RETURNS double precision
     LANGUAGE sql IMMUTABLE PARALLEL SAFE AS  -- not STRICT: a CASE body is inlined only then
     $$ SELECT CASE
-           WHEN least(ST_XMin(a), ST_XMin(b)) < 73.5 OR greatest(ST_XMax(a), ST_XMax(b)) > 136.5
+           WHEN greatest(ST_XMin(a), ST_XMin(b)) < 73.5 OR least(ST_XMax(a), ST_XMax(b)) > 136.5
                THEN 'Infinity'::float8
-           ELSE greatest(least(ST_XMax(a), ST_XMax(b)) - greatest(ST_XMin(a), ST_XMin(b)), 0)
-                * greatest(least(ST_YMax(a), ST_YMax(b)) - greatest(ST_YMin(a), ST_YMin(b)), 0)
-                * 111700.0 * 111700.0 * 1.01
-                * cos(radians(CASE WHEN greatest(ST_YMin(a), ST_YMin(b)) <= 0
-                                        AND least(ST_YMax(a), ST_YMax(b)) >= 0 THEN 0
-                                   ELSE least(abs(greatest(ST_YMin(a), ST_YMin(b))),
-                                              abs(least(ST_YMax(a), ST_YMax(b)))) END))
+           ELSE (least(ST_XMax(a), ST_XMax(b)) - greatest(ST_XMin(a), ST_XMin(b)))
+                * (least(ST_YMax(a), ST_YMax(b)) - greatest(ST_YMin(a), ST_YMin(b)))
+                * 12601490000.0  -- 111,700² m² per degree² × 1.01
+                * cos(radians(greatest(ST_YMin(a), 0)))
        END $$
     """,
     """
