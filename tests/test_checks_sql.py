@@ -69,7 +69,7 @@ def test_box_bound_is_infinite_outside_the_zones_and_zero_for_touching_boxes():
     assert touching == 0
 
 
-def test_a_run_leaves_no_working_tables(transactional_db):
+def test_a_run_leaves_no_working_tables():
     run_checks(full=True, trigger="test")
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'checks_work'")
