@@ -354,6 +354,14 @@ def measure_reference(cursor) -> tuple[int, float]:
     return cursor.fetchone()[0], t.seconds
 
 
+def reference_now() -> float:
+    """The reference's seconds, measured now (a shared machine's speed drifts within minutes)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        return measure_reference(cursor)[1]
+
+
 def child(args: argparse.Namespace) -> int:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "onemap.settings.dev")
     import django
@@ -399,8 +407,7 @@ def child(args: argparse.Namespace) -> int:
     suite_s = t.seconds
     # a shared machine's speed drifts within minutes: each suite is compared with the mean of the references
     # measured just before and just after it
-    with connection.cursor() as cursor:
-        _pairs, reference_mid = measure_reference(cursor)
+    reference_mid = reference_now()
     fresh_ref = (reference + reference_mid) / 2
     print(f"{'step':34} {'seconds':>9} {'× ref':>7} {'findings':>9}")
     print(f"{'full suite (all rules, fresh)':34} {suite_s:9.2f} {suite_s / fresh_ref:7.2f} "
@@ -411,8 +418,7 @@ def child(args: argparse.Namespace) -> int:
     t = Timer()
     again = run_checks(full=True, trigger="bench")
     again_s = t.seconds
-    with connection.cursor() as cursor:
-        _pairs, reference_after = measure_reference(cursor)
+    reference_after = reference_now()
     again_ref = (reference_mid + reference_after) / 2
     print(f"{'full suite (again, steady state)':34} {again_s:9.2f} {again_s / again_ref:7.2f} "
           f"{sum(c['open'] for c in again.counts.values()):9d}   reference {again_ref:.2f} s "
@@ -438,9 +444,7 @@ def child(args: argparse.Namespace) -> int:
                 dirty = {code: c["dirty"] for code, c in inc.counts.items() if c["dirty"]}
                 print(f"{'incremental: ' + str(changed) + ' changed ' + label:34} {s:9.2f} "
                       f"{s / mean_ref:7.2f} {'':9} dirty {dirty}")  # fmt: skip
-        with connection.cursor() as cursor:
-            _pairs, reference_end = measure_reference(cursor)
-        print(f"reference again at the end: {reference_end:.2f} s")
+        print(f"reference again at the end: {reference_now():.2f} s")
     print()
     ok_suite = suite_s <= 120 and suite_s <= 4 * fresh_ref
     print(f"targets (1M × 1M, 2 cores): suite ≤ 120 s and ≤ 4× reference: {'PASS' if ok_suite else 'FAIL'} "

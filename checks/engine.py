@@ -176,15 +176,8 @@ def run_rule(cursor, run: CheckRun, rule: Rule, full: bool, ceiling: int, cache:
         load_runs = scoping.pending_load_runs(state.watermark)
         outcome = RuleOutcome(mode="incremental", load_runs=load_runs)
         outcome.dirty = scoping.build(cursor, rule, load_runs) if load_runs else 0
-        # rules share a relation built on a scope only when their scopes are built alike (checks.scope)
-        scope_token = (
-            "scope",
-            rule.subject,
-            tuple(load_runs),
-            tuple(t for t in rule.spatial if t in rule.reads),
-            tuple(k for k in rule.key_links if k[0] in rule.reads),
-            rule.subject in rule.reads,
-        )
+        # rules share a relation built on a scope only when their scopes are built alike
+        scope_token = ("scope", scoping.signature(rule), tuple(load_runs))
     evaluate = needs_full or outcome.dirty
     if evaluate:
         for name in ("county_pieces", *rule.uses):  # county pieces: every finding is placed in a county

@@ -41,6 +41,20 @@ def counties_digest(cursor) -> str:
     return cursor.fetchone()[0]
 
 
+def _spatial(rule: Rule) -> tuple[str, ...]:
+    return tuple(t for t in rule.spatial if t in rule.reads)
+
+
+def _key_links(rule: Rule) -> tuple[tuple[str, str, str], ...]:
+    return tuple(k for k in rule.key_links if k[0] in rule.reads)
+
+
+def signature(rule: Rule) -> tuple:
+    """What :func:`build` makes a rule's scope from, besides the load runs: rules with equal signatures get
+    equal scopes (and may share a relation built on one)."""
+    return (rule.subject, rule.subject in rule.reads, _spatial(rule), _key_links(rule))
+
+
 def drop(cursor) -> None:
     cursor.execute("DROP TABLE IF EXISTS _chk_dirty; DROP TABLE IF EXISTS _chk_scope")
 
@@ -64,9 +78,7 @@ def build(cursor, rule: Rule, load_runs: list[int]) -> int:
             """,
             runs,
         )
-    for target in rule.spatial:
-        if target not in rule.reads:
-            continue
+    for target in _spatial(rule):
         table = TABLES[target]
         cursor.execute(
             f"""
@@ -84,9 +96,7 @@ def build(cursor, rule: Rule, load_runs: list[int]) -> int:
             """,
             {**runs, "target": target},
         )
-    for target, column, subject_column in rule.key_links:
-        if target not in rule.reads:
-            continue
+    for target, column, subject_column in _key_links(rule):
         table = TABLES[target]
         cursor.execute(
             f"""

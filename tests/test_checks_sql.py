@@ -20,7 +20,7 @@ def polygon(cx: float, cy: float, rx: float, ry: float, rnd: random.Random) -> s
     hold for any shape inside the boxes)."""
     points = []
     for i in range(9):
-        angle = i / 9 * 6.283185307179586
+        angle = i / 9 * math.tau
         r = rnd.uniform(0.3, 1.0)
         points.append((cx + rx * r * math.cos(angle), cy + ry * r * math.sin(angle)))
     points.append(points[0])
@@ -95,3 +95,9 @@ def test_area_estimate_is_within_the_margin_zd002_leaves_it():
         )
         worst = cursor.fetchone()[0]
     assert worst < 0.002
+    with connection.cursor() as cursor:  # and no estimate where that does not hold
+        cursor.execute(
+            "SELECT onemap_approx_area_m2(ST_MakeEnvelope(106.5, 29, 106.6, 29.6, 4490)), "
+            "onemap_approx_area_m2(ST_MakeEnvelope(10, 50, 10.01, 50.01, 4490))"
+        )
+        assert cursor.fetchone() == (None, None)

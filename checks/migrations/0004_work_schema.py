@@ -18,8 +18,8 @@ parcels whose bound is below the tolerance cannot overlap by more and needs no e
 ``onemap_approx_area_m2(g)`` is the ellipsoidal area from the planar area in degrees² and the CGCS2000 radii
 of curvature at the middle latitude of the box (no projection: ≈ 20× cheaper than a transform). For parcels
 (under 0.5° tall) it is within 0.01 % of the ellipsoidal area, which is within 0.1 % of the Gauss-Krüger area
-in the parcel's own 3° zone: ZD-002 computes the exact area only where the estimate is within 0.5 % of the
-tolerance.
+in the parcel's own 3° zone; NULL where that does not hold (taller, or outside the zones): no estimate.
+ZD-002 computes the exact area only where the estimate is missing or within 0.5 % of the tolerance.
 """
 
 from django.db import migrations
@@ -40,10 +40,13 @@ FORWARD = [
     """,
     """
     CREATE OR REPLACE FUNCTION onemap_approx_area_m2(g geometry) RETURNS double precision
-    LANGUAGE sql IMMUTABLE PARALLEL SAFE AS
-    $$ SELECT ST_Area(g) * (pi() / 180.0) ^ 2 * 6378137.0 ^ 2 * (1 - 0.00669438002290)
-              * cos(radians((ST_YMin(g) + ST_YMax(g)) / 2))
-              / (1 - 0.00669438002290 * sin(radians((ST_YMin(g) + ST_YMax(g)) / 2)) ^ 2) ^ 2 $$
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE AS  -- not STRICT: a CASE body is inlined only then
+    $$ SELECT CASE
+           WHEN ST_YMax(g) - ST_YMin(g) < 0.5 AND ST_XMin(g) >= 73.5 AND ST_XMax(g) <= 136.5
+               THEN ST_Area(g) * (pi() / 180.0) ^ 2 * 6378137.0 ^ 2 * (1 - 0.00669438002290)
+                    * cos(radians((ST_YMin(g) + ST_YMax(g)) / 2))
+                    / (1 - 0.00669438002290 * sin(radians((ST_YMin(g) + ST_YMax(g)) / 2)) ^ 2) ^ 2
+       END $$
     """,
 ]
 BACKWARD = [

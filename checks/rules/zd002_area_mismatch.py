@@ -25,15 +25,13 @@ RULE = Rule(
     FROM layers_parcel p
     CROSS JOIN LATERAL (SELECT onemap_gk_area(p.geom) AS m2) a
     WHERE p.zdmj IS NOT NULL AND IN_SCOPE(p)
+      -- the estimate first (no projection), the Gauss-Krüger area only where it is missing (see
+      -- onemap_approx_area_m2) or near or beyond the tolerance
+      AND coalesce(
+          abs(p.zdmj / NULLIF(onemap_approx_area_m2(p.geom), 0) - 1) > (%(tolerance_pct)s - 0.5) / 100.0, true
+      )
       -- the drawn area appears once in the filter: the planner inlines a.m2, and each mention would be one
       -- more projection of every parcel (NULLIF drops the empty ones)
-      -- the estimate first (no projection), the Gauss-Krüger area only where it is near or beyond the
-      -- tolerance (see onemap_approx_area_m2: within 0.1 percent for parcels under 0.5° inside the zones)
-      AND CASE WHEN ST_YMax(p.geom) - ST_YMin(p.geom) < 0.5 AND ST_XMin(p.geom) >= 73.5
-                    AND ST_XMax(p.geom) <= 136.5
-               THEN abs(p.zdmj / NULLIF(onemap_approx_area_m2(p.geom), 0) - 1)
-                    > (%(tolerance_pct)s - 0.5) / 100.0
-               ELSE true END
       AND abs(p.zdmj / NULLIF(a.m2, 0) - 1) > %(tolerance_pct)s / 100.0
     """,
 )
