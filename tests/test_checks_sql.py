@@ -56,17 +56,21 @@ def test_box_bound_is_never_below_the_gauss_kruger_overlap():
     assert sorted(bound / exact for bound, exact in overlapping)[len(overlapping) // 2] < 10
 
 
-def test_box_bound_is_infinite_outside_the_zones_and_zero_for_touching_boxes():
+def test_box_bound_is_infinite_outside_the_zones_zero_for_touching_boxes_below_any_tolerance_for_apart_ones():
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT onemap_box_overlap_m2(ST_MakeEnvelope(10, 50, 10.01, 50.01, 4490), "
             "ST_MakeEnvelope(10.005, 50.005, 10.02, 50.02, 4490)), "
             "onemap_box_overlap_m2(ST_MakeEnvelope(106.5, 29.5, 106.6, 29.6, 4490), "
-            "ST_MakeEnvelope(106.6, 29.5, 106.7, 29.6, 4490))"
+            "ST_MakeEnvelope(106.6, 29.5, 106.7, 29.6, 4490)), "
+            "onemap_box_overlap_m2(ST_MakeEnvelope(106.5, 29.5, 106.6, 29.6, 4490), "
+            "ST_MakeEnvelope(106.6000001, 29.5, 106.7, 29.6, 4490))"
         )
-        outside, touching = cursor.fetchone()
+        outside, touching, apart = cursor.fetchone()
     assert outside == float("inf")
     assert touching == 0
+    # the index's float boxes may meet where the exact ones are apart: such a pair must never pass a tolerance
+    assert apart <= 0
 
 
 def test_a_run_leaves_no_working_tables():
