@@ -28,67 +28,68 @@ BUILDING_PARCELS = Relation(
     subject="building",
     tables=(
         "checks_work.building_parcel",
-        "checks_work.building_host",
+        "checks_work.building_complex",
         "checks_work.building_overlap",
+        "checks_work.building_host",
     ),
     statements=(
         # every surface parcel whose box meets a building in scope (layered rights, QLSDFS <> '1', never) and
-        # how: 2 = covers it, 1 = intersects it, 0 = boxes only. One predicate per candidate pair (a CASE is
-        # lazy): "covered" only where the parcel's box contains the building's (the usual host). Written as
-        # one select-list expression so the join stays a plain, parallel box join (an OR or a lateral here
-        # turns into bitmap-OR index scans or a serial plan)
+        # how: 2 = covers it, 1 = intersects it, 0 = boxes only (or no parcel at all: the left join's row).
+        # One predicate per candidate pair (a CASE is lazy): "covered" only where the parcel's box contains
+        # the building's (the usual host). Written as one select-list expression so the join stays a plain,
+        # parallel box join (an OR or a lateral here turns into bitmap-OR index scans or a serial plan).
+        # prefix_ok (ZRZ-003: the building's BDCDYH starts with the parcel's ZDDM) is read while both rows are
+        # at hand: joining every building with its host afterwards cost a second of the suite at 1M buildings
         """
         CREATE UNLOGGED TABLE checks_work.building_parcel AS
         SELECT b.id AS building_id, p.id AS parcel_id,
                CASE WHEN b.geom @ p.geom AND ST_CoveredBy(b.geom, p.geom) THEN 2
-                    WHEN ST_Intersects(b.geom, p.geom) THEN 1 ELSE 0 END AS rel
-        FROM layers_building b JOIN layers_parcel p ON b.geom && p.geom
-        WHERE p.qlsdfs = '1' AND IN_SCOPE(b)
+                    WHEN ST_Intersects(b.geom, p.geom) THEN 1 ELSE 0 END AS rel,
+               left(b.bdcdyh, 19) = p.zddm AS prefix_ok
+        FROM layers_building b LEFT JOIN layers_parcel p ON b.geom && p.geom AND p.qlsdfs = '1'
+        WHERE IN_SCOPE(b)
         """,
-        "DELETE FROM checks_work.building_parcel WHERE rel = 0",
         "CREATE INDEX ON checks_work.building_parcel (building_id)",
         "ANALYZE checks_work.building_parcel",  # no statistics until analysed: bad plans follow
-        # overlap areas only where it is not simply "covered by exactly one parcel" (the usual case)
+        # the buildings that are not simply covered by exactly one parcel (the usual case): only they need
+        # overlap areas and the part outside. A table of its own, analysed: as a subquery its size was
+        # guessed at two thirds of the buildings, and the joins below became hash joins over every building
+        """
+        CREATE UNLOGGED TABLE checks_work.building_complex AS
+        SELECT building_id FROM checks_work.building_parcel
+        GROUP BY building_id HAVING count(*) FILTER (WHERE rel > 0) <> 1 OR bool_or(rel = 1)
+        """,
+        "ANALYZE checks_work.building_complex",
         """
         CREATE UNLOGGED TABLE checks_work.building_overlap AS
-        WITH complex AS (
-            SELECT building_id FROM checks_work.building_parcel
-            GROUP BY building_id HAVING count(*) > 1 OR NOT bool_and(rel = 2)
-        )
         SELECT r.building_id, r.parcel_id,
                onemap_gk_area(ST_Intersection(b.geom, p.geom), b.geom) AS overlap_m2
-        FROM checks_work.building_parcel r JOIN complex c USING (building_id)
+        FROM checks_work.building_complex c JOIN checks_work.building_parcel r USING (building_id)
         JOIN layers_building b ON b.id = r.building_id JOIN layers_parcel p ON p.id = r.parcel_id
+        WHERE r.rel > 0
         """,
-        # per building: its host (the surface parcel it overlaps most) and the part outside every one
+        "CREATE INDEX ON checks_work.building_overlap (building_id)",
+        "ANALYZE checks_work.building_overlap",
+        # per such building: its host (the surface parcel it overlaps most; none when it overlaps none) and
+        # the part outside every one. Every other building in scope has one building_parcel row with rel > 0:
+        # its host, covering it
         """
         CREATE UNLOGGED TABLE checks_work.building_host AS
-        SELECT building_id, min(parcel_id) AS host_id, 0.0::float8 AS outside_m2,
-               NULL::geometry AS outside_geom
-        FROM checks_work.building_parcel GROUP BY building_id HAVING count(*) = 1 AND bool_and(rel = 2)
-        UNION ALL
-        SELECT b.id, host.parcel_id, onemap_gk_area(o.geom, b.geom), o.geom
-        FROM layers_building b
-        JOIN (SELECT DISTINCT building_id FROM checks_work.building_overlap) c ON c.building_id = b.id
-        CROSS JOIN LATERAL (
+        SELECT b.id AS building_id, host.parcel_id AS host_id, onemap_gk_area(o.geom, b.geom) AS outside_m2,
+               o.geom AS outside_geom
+        FROM checks_work.building_complex c JOIN layers_building b ON b.id = c.building_id
+        LEFT JOIN LATERAL (
             SELECT parcel_id FROM checks_work.building_overlap v WHERE v.building_id = b.id
             ORDER BY overlap_m2 DESC, parcel_id LIMIT 1
-        ) host
+        ) host ON true
         CROSS JOIN LATERAL (
-            SELECT ST_Difference(b.geom, ST_Union(p.geom)) AS geom
+            SELECT coalesce(ST_Difference(b.geom, ST_Union(p.geom)), b.geom) AS geom
             FROM checks_work.building_parcel r JOIN layers_parcel p ON p.id = r.parcel_id
-            WHERE r.building_id = b.id
+            WHERE r.building_id = b.id AND r.rel > 0
         ) o
-        UNION ALL
-        SELECT b.id, NULL, onemap_gk_area(b.geom), b.geom
-        FROM layers_building b
-        WHERE IN_SCOPE(b)
-          AND NOT EXISTS (SELECT 1 FROM checks_work.building_parcel r WHERE r.building_id = b.id)
         """,
         "CREATE INDEX ON checks_work.building_host (building_id)",
-        "CREATE INDEX ON checks_work.building_overlap (building_id)",
         "ANALYZE checks_work.building_host",
-        "ANALYZE checks_work.building_overlap",
     ),
 )
 

@@ -22,8 +22,11 @@ RULE = Rule(
     SELECT ARRAY['building:' || b.id, 'parcel:' || p.id] AS refs, b.geom AS geom,
            jsonb_build_object('bdcdyh', b.bdcdyh, 'prefix', left(b.bdcdyh, 19), 'host_zddm', p.zddm,
                               'building_zddm', b.zddm) AS vals
-    FROM checks_work.building_host h JOIN layers_building b ON b.id = h.building_id
-    JOIN layers_parcel p ON p.id = h.host_id
-    WHERE left(b.bdcdyh, 19) <> p.zddm AND IN_SCOPE(b)
+    FROM checks_work.building_parcel r
+    JOIN layers_building b ON b.id = r.building_id JOIN layers_parcel p ON p.id = r.parcel_id
+    LEFT JOIN checks_work.building_host h ON h.building_id = r.building_id
+    -- the pair is the host: the one parcel covering the building (no building_host row), or the one
+    -- building_host names
+    WHERE NOT r.prefix_ok AND r.rel > 0 AND (h.building_id IS NULL OR h.host_id = r.parcel_id) AND IN_SCOPE(b)
     """,
 )
