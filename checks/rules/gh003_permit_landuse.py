@@ -18,21 +18,19 @@ RULE = Rule(
     material={"permit": ("land_use",), "parcel": ("yt",)},
     params={"min_overlap_m2": Param(10.0, "m²", "主宗地重叠面积下限", "minimum overlap of the host")},
     spatial=("parcel",),
+    uses=("permit_covers",),
     manifest_kind="permit_landuse_conflict",
-    # the usual case first, cheaply (fenced): a surface parcel of the same first-level class covers
-    # the red line, so it is a largest overlap; the host overlay runs only for the rest. Among equally large
-    # overlaps a parcel of the same class is preferred (a tie is no finding)
+    # the usual case first, cheaply (fenced): a surface parcel of the same first-level class covers the red
+    # line (checks.relations.PERMIT_COVERS), so it is a largest overlap; the host overlay runs only for the
+    # rest. Among equally large overlaps a parcel of the same class is preferred (a tie is no finding)
     sql="""
     SELECT ARRAY['permit:' || g.id, 'parcel:' || h.id] AS refs, g.geom,
            jsonb_build_object('permit_land_use', g.land_use, 'parcel_zddm', h.zddm, 'parcel_yt', h.yt) AS vals
     FROM (  -- fenced (OFFSET 0), not a materialised CTE: the cheap test in parallel, the overlay after it
         SELECT g.id, g.geom, g.land_use FROM layers_planningpermit g
         WHERE IN_SCOPE(g) AND g.land_use <> '' AND NOT EXISTS (
-            -- the class test inside the CASE, not beside it: as an equality of its own it became a hash
-            -- anti-join testing every parcel of the class
-            SELECT 1 FROM layers_parcel p
-            WHERE p.qlsdfs = '1' AND p.geom ~ g.geom
-              AND CASE WHEN left(p.yt, 2) = left(g.land_use, 2) THEN ST_Covers(p.geom, g.geom) ELSE false END
+            SELECT 1 FROM checks_work.permit_cover c
+            WHERE c.permit_id = g.id AND c.yt_class = left(g.land_use, 2)
         )
         OFFSET 0
     ) g
