@@ -36,14 +36,16 @@ BUILDING_PARCELS = Relation(
         # every surface parcel whose box meets a building in scope (layered rights, QLSDFS <> '1', never) and
         # how: 2 = covers it, 1 = intersects it, 0 = boxes only (or no parcel at all: the left join's row).
         # One predicate per candidate pair (a CASE is lazy): "covered" only where the parcel's box contains
-        # the building's (the usual host). Written as one select-list expression so the join stays a plain,
-        # parallel box join (an OR or a lateral here turns into bitmap-OR index scans or a serial plan).
+        # the building's (the usual host), and then without a relate unless the building meets the parcel's
+        # edges (onemap_covered_by, migration 0006). Written as one select-list expression so the join stays
+        # a plain, parallel box join (an OR or a lateral here turns into bitmap-OR index scans or a serial
+        # plan).
         # prefix_ok (ZRZ-003: the building's BDCDYH starts with the parcel's ZDDM) is read while both rows are
         # at hand: joining every building with its host afterwards cost a second of the suite at 1M buildings
         """
         CREATE UNLOGGED TABLE checks_work.building_parcel AS
         SELECT b.id AS building_id, p.id AS parcel_id,
-               CASE WHEN b.geom @ p.geom AND ST_CoveredBy(b.geom, p.geom) THEN 2
+               CASE WHEN b.geom @ p.geom AND onemap_covered_by(b.geom, p.geom) THEN 2
                     WHEN ST_Intersects(b.geom, p.geom) THEN 1 ELSE 0 END AS rel,
                left(b.bdcdyh, 19) = p.zddm AS prefix_ok
         FROM layers_building b LEFT JOIN layers_parcel p ON b.geom && p.geom AND p.qlsdfs = '1'
@@ -107,7 +109,7 @@ PERMIT_COVERS = Relation(
         SELECT g.id AS permit_id, p.id AS parcel_id, left(p.yt, 2) AS yt_class
         FROM layers_planningpermit g JOIN layers_parcel p ON p.geom ~ ST_Envelope(g.geom)
         WHERE p.qlsdfs = '1' AND IN_SCOPE(g)
-          AND CASE WHEN p.geom ~ g.geom THEN ST_Covers(p.geom, g.geom) ELSE false END
+          AND CASE WHEN p.geom ~ g.geom THEN onemap_covered_by(g.geom, p.geom) ELSE false END
         """,
         "CREATE INDEX ON checks_work.permit_cover (permit_id)",
         "ANALYZE checks_work.permit_cover",

@@ -105,3 +105,50 @@ def test_area_estimate_is_within_the_margin_zd002_leaves_it():
             "onemap_approx_area_m2(ST_MakeEnvelope(10, 50, 10.01, 50.01, 4490))"
         )
         assert cursor.fetchone() == (None, None)
+
+
+def test_covered_by_without_relate_agrees_with_st_coveredby():
+    """onemap_covered_by decides "clear of the boundary" cases from one vertex, the rest by the relate: it
+    must answer as ST_CoveredBy for shapes inside, outside, in holes and notches, touching and crossing
+    edges, and for buildings of several parts."""
+    rnd = random.Random(6)
+    pairs = []
+    for i in range(1500):
+        cx, cy = 106.5 + rnd.uniform(-0.1, 0.1), 29.5 + rnd.uniform(-0.1, 0.1)
+        container = polygon(cx, cy, 0.001, 0.001, rnd)  # concave: notches between the star's points
+        if i % 3 == 0:  # a hole
+            hole = f"ST_Buffer(ST_Point({cx}, {cy}, 4490), 0.0002)"
+            container = f"ST_Difference(ST_GeomFromText('{container}', 4490), {hole})"
+        elif i % 3 == 1:  # two parts
+            other = polygon(cx + 0.0025, cy, 0.001, 0.001, rnd)
+            container = f"ST_Collect(ST_GeomFromText('{container}', 4490), ST_GeomFromText('{other}', 4490))"
+        else:
+            container = f"ST_GeomFromText('{container}', 4490)"
+        gx, gy = cx + rnd.uniform(-0.0012, 0.0012), cy + rnd.uniform(-0.0012, 0.0012)
+        size = 10 ** rnd.uniform(-5.5, -3.3)
+        shape = f"ST_GeomFromText('{polygon(gx, gy, size, size, rnd)}', 4490)"
+        if i % 7 == 0:  # a building of two parts
+            shape = f"ST_Collect({shape}, ST_Translate({shape}, {size * 3}, 0))"
+        pairs.append(f"SELECT {i} AS i, {shape} AS g, {container} AS c")
+    # on the boundary: touching an edge from inside, equal, sharing an edge from outside, crossing
+    square = "ST_MakeEnvelope(0, 0, 10, 10, 4490)"
+    pairs += [
+        f"SELECT 10001, ST_MakeEnvelope(0, 2, 3, 4, 4490), {square}",
+        f"SELECT 10002, {square}, {square}",
+        f"SELECT 10003, ST_MakeEnvelope(-3, 2, 0, 4, 4490), {square}",
+        f"SELECT 10004, ST_MakeEnvelope(-1, 2, 3, 4, 4490), {square}",
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT onemap_covered_by(g, c), ST_CoveredBy(g, c),
+                   ST_NumGeometries(g) = 1 AND ST_Distance(g, ST_Boundary(c)) > 0
+            FROM ({" UNION ALL ".join(pairs)}) q ORDER BY i
+            """
+        )
+        rows = cursor.fetchall()
+    assert [fast == exact for fast, exact, _ in rows] == [True] * len(rows)
+    clear = [exact for _, exact, is_clear in rows if is_clear]
+    assert clear.count(True) > 100 and clear.count(False) > 100  # both answers by the vertex alone
+    assert rows[-4][:2] == (True, True) and rows[-3][:2] == (True, True)
+    assert rows[-2][:2] == (False, False) and rows[-1][:2] == (False, False)

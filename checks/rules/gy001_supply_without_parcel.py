@@ -30,7 +30,7 @@ RULE = Rule(
         WHERE IN_SCOPE(s) AND NOT EXISTS (
             SELECT 1 FROM layers_parcel p
             WHERE p.qlsdfs = '1' AND p.geom ~ s.geom
-              AND CASE WHEN p.geom = s.geom THEN true ELSE ST_Covers(p.geom, s.geom) END
+              AND CASE WHEN p.geom = s.geom THEN true ELSE onemap_covered_by(s.geom, p.geom) END
               AND CASE WHEN onemap_approx_area_m2(s.geom) >= %(min_overlap_m2)s * 1.01 THEN true
                        ELSE onemap_gk_area(s.geom) >= %(min_overlap_m2)s END
         )

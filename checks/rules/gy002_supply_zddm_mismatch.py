@@ -28,7 +28,7 @@ RULE = Rule(
         FROM layers_landsupply s JOIN layers_parcel n ON n.zddm = s.zddm
         WHERE IN_SCOPE(s) AND s.zddm <> ''
           AND NOT (n.qlsdfs = '1'
-                   AND CASE WHEN s.geom = n.geom THEN true ELSE ST_CoveredBy(s.geom, n.geom) END)
+                   AND CASE WHEN s.geom = n.geom THEN true ELSE onemap_covered_by(s.geom, n.geom) END)
     )
     SELECT ARRAY['landsupply:' || s.id, 'parcel:' || h.id, 'parcel:' || n.id] AS refs, s.geom,
            jsonb_build_object('supply_zddm', s.zddm, 'located_zddm', h.zddm) AS vals
