@@ -1,8 +1,9 @@
 """Relations several rules read, computed once per run and scope (UNLOGGED tables in ``checks_work``).
 
 Why: the building rules all start from the same building × surface-parcel join, the most expensive step of
-the suite. Computing it once (and the expensive overlay only for buildings that are not simply covered by
-one parcel) keeps the full suite within a small multiple of a bare ``ST_Intersects`` join.
+the suite, and the permit rules from the parcels that cover a red line. Computing each once (and the
+expensive overlay only for buildings that are not simply covered by one parcel) keeps the full suite within
+a small multiple of a bare ``ST_Intersects`` join.
 
 Each relation is a list of SQL statements; ``IN_SCOPE(alias)`` works as in the rules (the relation's scope
 is the subject scope of the rule that asks for it). The tables are ordinary unlogged tables, not temporary
