@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 from django.db.models import QuerySet
 
+from checks.models import STATUS_EN
 from checks.selectors import (
-    STATUS_EN,
     STATUS_TITLES,
     business_keys,
     finding_properties,

@@ -77,6 +77,16 @@ class Status(models.TextChoices):
     REOPENED = "reopened", "重新打开"
 
 
+# the statuses' English titles (the labels above are the Chinese ones records and exports show first); the
+# API, the exports and the web map all take their titles from here
+STATUS_EN = {
+    Status.NEW: "new",
+    Status.CONFIRMED: "confirmed",
+    Status.EXCEPTION: "false positive",
+    Status.FIXED: "fixed",
+    Status.VERIFIED: "verified",
+    Status.REOPENED: "reopened",
+}
 OPEN_STATUSES = (Status.NEW, Status.CONFIRMED, Status.REOPENED)
 # statuses the engine re-evaluates (and may close as fixed when the problem is gone)
 LIVE_STATUSES = (*OPEN_STATUSES, Status.EXCEPTION)

@@ -16,14 +16,6 @@ from checks.services import HUMAN_TRANSITIONS
 # the business-key columns of exports, per target of a finding's keys
 KEY_COLUMNS = {"parcel": "zddm", "building": "bdcdyh", "permit": "permit_no", "landsupply": "contract_no"}
 STATUS_TITLES = {s.value: s.label for s in Status}
-STATUS_EN = {
-    "new": "new",
-    "confirmed": "confirmed",
-    "exception": "false positive",
-    "fixed": "fixed",
-    "verified": "verified",
-    "reopened": "reopened",
-}
 
 
 class FilterError(ValueError):

@@ -16,6 +16,7 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from accounts.roles import ANALYST, SUPERVISOR, has_role
+from checks.models import STATUS_EN, Status
 from layers import registry, selectors
 from layers.api.views import layer_info
 
@@ -101,6 +102,8 @@ def map_config(request: HttpRequest) -> dict:
         "empty": not any(counts.values()),
         "extent": extent,
         "can_read_findings": can_read_findings,
+        # the finding statuses' titles, for the filter, badges and audit trail (one source: checks.models)
+        "statuses": {str(st): {"zh": st.label, "en": STATUS_EN[st]} for st in Status},
         "can_review": has_role(request.user, SUPERVISOR),
         "can_query": has_role(request.user, SUPERVISOR, ANALYST),
         "csrf": get_token(request),

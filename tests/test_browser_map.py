@@ -240,6 +240,9 @@ def test_supervisor_overlays_identifies_searches_reviews_and_switches_language(
     page.evaluate("(id) => OneMap.openFinding(id)", fingerprint)
     page.wait_for_selector(".finding-detail[data-status=confirmed]")
     assert "现场核实" in page.inner_text(".finding-detail .events")
+    # the status titles the server sends (checks.models): the badge and the audit trail say them
+    assert page.inner_text(".finding-detail .meta .badge") == "已确认"
+    assert "待核实 → 已确认" in page.inner_text(".finding-detail .events")
     with django_db_blocker.unblock():
         from checks.models import Finding
 

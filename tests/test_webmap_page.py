@@ -35,6 +35,10 @@ def test_supervisor_gets_every_system_group_and_the_review_controls(client, role
     assert config["layers"]["permits"]["render"] == "mvt"
     assert config["empty"] is True and config["extent"] is None  # nothing loaded in this test database
     assert 'id="tab-findings"' in html and "尚未加载业务数据" in html
+    # the status titles come from the checks app, for the filter (rendered here) and the script alike
+    assert list(config["statuses"]) == ["new", "confirmed", "exception", "fixed", "verified", "reopened"]
+    assert config["statuses"]["exception"] == {"zh": "误报", "en": "false positive"}
+    assert '<option value="exception">误报 false positive</option>' in html
 
 
 def test_analyst_reads_findings_but_cannot_review_and_misses_the_quarantine(client, role_user):

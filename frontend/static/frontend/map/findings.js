@@ -7,11 +7,9 @@
   var cfg = OM.cfg;
   var PAGE = 50;
   var state = { offset: 0, rules: {}, counties: {} };
-  var STATUS_LABELS = { new: "待核实", confirmed: "已确认", exception: "误报", fixed: "已整改", verified: "已核销", reopened: "重新打开" };
-  var STATUS_EN = { new: "new", confirmed: "confirmed", exception: "false positive", fixed: "fixed", verified: "verified", reopened: "reopened" };
-
   function statusLabel(s) {
-    return cfg.lang === "en" ? STATUS_EN[s] || s : STATUS_LABELS[s] || s;
+    var t = cfg.statuses[s]; // titles from the server (checks.models): one source for every view
+    return t ? (cfg.lang === "en" ? t.en : t.zh) : s;
   }
 
   function badge(status) {
@@ -177,7 +175,7 @@
         art.appendChild(keys);
         art.appendChild(OM.el("h4", null, OM.t("compared")));
         art.appendChild(valuesTable(p.values));
-        if (p.exception_reason) art.appendChild(OM.el("p", { class: "hint" }, "误报 · " + p.exception_reason));
+        if (p.exception_reason) art.appendChild(OM.el("p", { class: "hint" }, statusLabel("exception") + " · " + p.exception_reason));
         if (cfg.can_review && p.transitions && p.transitions.length) art.appendChild(statusForm(detail));
         art.appendChild(OM.el("h4", null, OM.t("history")));
         var ev = OM.el("ol", { class: "events" });
