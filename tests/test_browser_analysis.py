@@ -1,6 +1,7 @@
 """The analysts' workbench in the system Chromium against a gunicorn server on the test database with the
 demo loaded and checked: build a grouped query with the form, see the table and the bar chart match the
-database, run a ready-made example and open a result, download the result as a GeoPackage and read it back."""
+database, run a ready-made example and open a result, download the result as a GeoPackage and read it back,
+draw an area for a spatial condition (it leaves the map with its condition)."""
 
 from __future__ import annotations
 
@@ -65,4 +66,23 @@ def test_analyst_groups_supply_by_county_runs_an_example_and_downloads_a_geopack
     info = pyogrio.read_info(path)
     assert info["features"] >= total > 0
     assert info["crs"] == "EPSG:4490"
+
+    # a drawn area stays on the map while its condition exists, and leaves with it
+    drawn = ".leaflet-highlight-pane path:not(.om-highlight)"
+    before = page.locator(drawn).count()
+    page.click("#tab-analysis")
+    page.click("#q-add-spatial")
+    row = page.locator("#q-spatial .qrow.spatial").last
+    row.locator(".s-kind").select_option("geometry")
+    row.locator(".s-draw").click()
+    box = page.locator("#map").bounding_box()
+    for dx, dy in ((0.7, 0.4), (0.85, 0.4), (0.8, 0.6)):  # right of the side panel
+        page.mouse.click(box["x"] + box["width"] * dx, box["y"] + box["height"] * dy)
+        page.wait_for_timeout(400)  # apart: not a double click
+    page.mouse.dblclick(box["x"] + box["width"] * 0.8, box["y"] + box["height"] * 0.6)
+    shot(page, "analysis-3-drawn")
+    page.wait_for_function("() => document.querySelector('#q-spatial .qrow:last-child .s-drawn').textContent")
+    assert page.locator(drawn).count() == before + 1
+    row.locator(".remove").click()
+    assert page.locator(drawn).count() == before
     assert page.errors == [], page.errors

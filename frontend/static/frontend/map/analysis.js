@@ -93,14 +93,17 @@
     var draw = OM.el("button", { type: "button", class: "s-draw" }, OM.t("draw_area"));
     var drawn = OM.el("span", { class: "s-drawn hint" });
     draw.addEventListener("click", function () {
-      OM.drawPolygon(function (geom) {
+      OM.drawPolygon(function (geom, shape) {
+        forgetShape(row);
+        row._shape = shape; // the drawn area stays on the map while its condition exists
         row._geometry = geom;
         drawn.textContent = OM.t("drawn_ok", { n: geom.coordinates[0].length - 1 });
       });
     });
     var del = OM.el("button", { type: "button", class: "remove", "aria-label": OM.t("remove") }, "✕");
-    del.addEventListener("click", function () { row.remove(); });
+    del.addEventListener("click", function () { forgetShape(row); row.remove(); });
     function sync() {
+      if (kind.value !== "geometry") forgetShape(row);
       dist.hidden = pred.value !== "dwithin";
       layer.hidden = kind.value !== "layer";
       county.hidden = kind.value !== "county";
@@ -118,6 +121,11 @@
       else if (preset.geometry) { kind.value = "geometry"; row._geometry = preset.geometry; drawn.textContent = OM.t("drawn_ok", { n: preset.geometry.coordinates[0].length - 1 }); }
     }
     sync();
+  }
+
+  /** take a spatial condition's drawn area off the map (the condition is removed, redrawn or retargeted) */
+  function forgetShape(row) {
+    if (row._shape) { OM.map.removeLayer(row._shape); row._shape = null; }
   }
 
   function readSpatial() {
@@ -194,6 +202,7 @@
   A.load = function (q) {
     setLayer(q.layer);
     (q.filters || []).forEach(function (f) { filterRow($("q-filters"), q.layer, f); });
+    $("q-spatial").querySelectorAll(".qrow.spatial").forEach(forgetShape);
     $("q-spatial").innerHTML = "";
     (q.spatial || []).forEach(function (s) { spatialRow(s); });
     $("query-form").buffer.value = q.buffer || 0;
@@ -438,7 +447,7 @@
     map.doubleClickZoom.disable();
     map.getContainer().classList.add("measuring");
     OM.drawing = true;
-    function click(ev) { pts.push(ev.latlng); if (line) map.removeLayer(line); line = L.polygon(pts, { color: "#0891b2", pane: "highlight" }).addTo(map); }
+    function click(ev) { pts.push(ev.latlng); if (line) map.removeLayer(line); line = L.polygon(pts, { color: "#0891b2", pane: "highlight", interactive: false }).addTo(map); }
     function finish() {
       map.off("click", click);
       map.off("dblclick", finish);
@@ -448,7 +457,7 @@
       if (pts.length < 3) { if (line) map.removeLayer(line); return; }
       var ring = pts.map(function (p) { return [p.lng, p.lat]; });
       ring.push(ring[0]);
-      done({ type: "Polygon", coordinates: [ring] });
+      done({ type: "Polygon", coordinates: [ring] }, line);
     }
     map.on("click", click);
     map.on("dblclick", finish);
