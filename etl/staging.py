@@ -168,6 +168,19 @@ def _not_null_text(model, names: list[str]) -> list[bool]:
     ]
 
 
+def _buffered_gist(definition: str) -> str:
+    """A GiST index definition built by the buffering method instead of PostgreSQL 15's default sorted build.
+
+    Why: the sorted build is fast (1M parcels: 1.3 s against 4.9 s) but its pages overlap more, and probing
+    it with polygons is slower where it matters: the parcel self-join of the overlap check (ZD-001) took
+    10.6 s on a sorted index against 6.0 s on a buffered one (7.0 s on one built row by row). A partial
+    index, or one with storage parameters of its own, is left as it was defined.
+    """
+    if " USING gist " not in definition or " WHERE " in definition or " WITH (" in definition:
+        return definition
+    return definition + " WITH (buffering = on)"
+
+
 class BackgroundCopy(threading.Thread):
     """COPYs on the load's own connection (same transaction), run one after the other by a thread.
 
@@ -343,7 +356,7 @@ class Stager:
             [INDEX_BUILD_MEMORY, INDEX_BUILD_MEMORY],
         )
         for _name, definition in self.deferred_indexes:
-            cursor.execute(definition)
+            cursor.execute(_buffered_gist(definition))
         self.deferred_indexes = []
 
     def key_expr(self, alias: str = "t") -> str:
