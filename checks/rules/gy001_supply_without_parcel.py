@@ -19,8 +19,8 @@ RULE = Rule(
     manifest_kind="supply_without_parcel",
     # the usual case first, cheaply and in parallel: one surface parcel covers the record (then the overlap is
     # its whole area, estimated first); an anti-join in a fenced subquery (see GH-001), the overlays only for
-    # what it leaves. A record drawn from the parcel is the parcel's very polygon: equal coordinates (a
-    # comparison) spare the cover test, a full relate and at its slowest on two identical rings
+    # what it leaves. A record drawn from its parcel is the parcel's very polygon: onemap_covered_by settles
+    # that by comparing coordinates
     sql="""
     SELECT ARRAY['landsupply:' || s.id] AS refs, s.geom,
            jsonb_build_object('area_m2', round(onemap_gk_area(s.geom)::numeric, 2),
@@ -30,7 +30,7 @@ RULE = Rule(
         WHERE IN_SCOPE(s) AND NOT EXISTS (
             SELECT 1 FROM layers_parcel p
             WHERE p.qlsdfs = '1' AND p.geom ~ s.geom
-              AND CASE WHEN p.geom = s.geom THEN true ELSE onemap_covered_by(s.geom, p.geom) END
+              AND onemap_covered_by(s.geom, p.geom)
               AND CASE WHEN onemap_approx_area_m2(s.geom) >= %(min_overlap_m2)s * 1.01 THEN true
                        ELSE onemap_gk_area(s.geom) >= %(min_overlap_m2)s END
         )

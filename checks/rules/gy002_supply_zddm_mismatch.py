@@ -20,15 +20,13 @@ RULE = Rule(
     key_links=(("parcel", "zddm", "zddm"),),
     manifest_kind="supply_zddm_mismatch",
     # the cheap test first (materialised, so the host overlay runs only for what it leaves): a named surface
-    # parcel that covers the polygon is a largest overlap (equal coordinates, the usual case, need no relate:
-    # see GY-001)
+    # parcel that covers the polygon is a largest overlap
     sql="""
     WITH cand AS MATERIALIZED (
         SELECT s.id AS sid, n.id AS nid
         FROM layers_landsupply s JOIN layers_parcel n ON n.zddm = s.zddm
         WHERE IN_SCOPE(s) AND s.zddm <> ''
-          AND NOT (n.qlsdfs = '1'
-                   AND CASE WHEN s.geom = n.geom THEN true ELSE onemap_covered_by(s.geom, n.geom) END)
+          AND NOT (n.qlsdfs = '1' AND onemap_covered_by(s.geom, n.geom))
     )
     SELECT ARRAY['landsupply:' || s.id, 'parcel:' || h.id, 'parcel:' || n.id] AS refs, s.geom,
            jsonb_build_object('supply_zddm', s.zddm, 'located_zddm', h.zddm) AS vals
