@@ -154,3 +154,29 @@ def test_covered_by_without_relate_agrees_with_st_coveredby():
     assert clear.count(True) > 100 and clear.count(False) > 100  # both answers by the vertex alone
     assert rows[-4][:2] == (True, True) and rows[-3][:2] == (True, True)
     assert rows[-2][:2] == (False, False) and rows[-1][:2] == (False, False)
+
+
+def test_area_at_least_answers_as_the_projected_area():
+    """GH-001 and GY-001 trust the estimate only 1 % above the threshold: near it, below it, and where there
+    is no estimate (outside OneMap's zones) the projected area must decide."""
+    rnd = random.Random(7)
+    shapes = []
+    for _ in range(200):
+        lon, lat = rnd.uniform(74.0, 135.0), rnd.uniform(4.0, 53.0)
+        size = 10 ** rnd.uniform(-4.5, -3)
+        shapes.append(polygon(lon, lat, size, size, rnd))
+    shapes.append("POLYGON((10 50, 10.0001 50, 10.0001 50.0001, 10 50))")  # no estimate there
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT onemap_area_at_least(g, t), onemap_gk_area(g) >= t
+            FROM (SELECT ST_GeomFromText(x, 4490) g FROM jsonb_array_elements_text(%s::jsonb) x) q
+            CROSS JOIN LATERAL (SELECT onemap_gk_area(g) * f AS t FROM unnest(ARRAY[
+                0.5, 0.98, 0.995, 0.9999, 1.0001, 1.005, 1.02, 2.0]) f) t
+            """,
+            [json.dumps(shapes)],
+        )
+        rows = cursor.fetchall()
+    assert len(rows) == 8 * 201
+    assert [fast == exact for fast, exact in rows] == [True] * len(rows)
+    assert sum(exact for _, exact in rows) == 4 * 201  # the thresholds at and below the area

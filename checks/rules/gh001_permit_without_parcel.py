@@ -19,8 +19,8 @@ RULE = Rule(
     uses=("county_pieces", "permit_covers"),
     manifest_kind="permit_without_parcel",
     # the usual case first, cheaply (checks.relations.PERMIT_COVERS): a surface parcel covers the permit, so
-    # the overlap is the permit's whole area (estimated first: onemap_approx_area_m2 is within 0.1 percent of
-    # it). Fenced (OFFSET 0): unfenced, the planner probes the counties first
+    # the overlap is the permit's whole area (onemap_area_at_least: estimated first, projected only when
+    # close). Fenced (OFFSET 0): unfenced, the planner probes the counties first
     sql="""
     SELECT ARRAY['permit:' || g.id] AS refs, g.geom,
            jsonb_build_object('area_m2', round(onemap_gk_area(g.geom)::numeric, 2),
@@ -29,9 +29,7 @@ RULE = Rule(
         SELECT g.id, g.geom FROM layers_planningpermit g
         WHERE IN_SCOPE(g) AND NOT EXISTS (
             SELECT 1 FROM checks_work.permit_cover c
-            WHERE c.permit_id = g.id
-              AND CASE WHEN onemap_approx_area_m2(g.geom) >= %(min_overlap_m2)s * 1.01 THEN true
-                       ELSE onemap_gk_area(g.geom) >= %(min_overlap_m2)s END
+            WHERE c.permit_id = g.id AND onemap_area_at_least(g.geom, %(min_overlap_m2)s)
         )
         OFFSET 0
     ) g

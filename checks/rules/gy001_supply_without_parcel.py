@@ -31,8 +31,7 @@ RULE = Rule(
             SELECT 1 FROM layers_parcel p
             WHERE p.qlsdfs = '1' AND p.geom ~ s.geom
               AND onemap_covered_by(s.geom, p.geom)
-              AND CASE WHEN onemap_approx_area_m2(s.geom) >= %(min_overlap_m2)s * 1.01 THEN true
-                       ELSE onemap_gk_area(s.geom) >= %(min_overlap_m2)s END
+              AND onemap_area_at_least(s.geom, %(min_overlap_m2)s)
         )
         OFFSET 0
     ) s
