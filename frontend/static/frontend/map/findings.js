@@ -7,13 +7,8 @@
   var cfg = OM.cfg;
   var PAGE = 50;
   var state = { offset: 0, rules: {}, counties: {} };
-  function statusLabel(s) {
-    var t = cfg.statuses[s]; // titles from the server (checks.models): one source for every view
-    return t ? (cfg.lang === "en" ? t.en : t.zh) : s;
-  }
-
   function badge(status) {
-    var b = OM.el("span", { class: "badge status-" + status, "data-status": status }, statusLabel(status));
+    var b = OM.el("span", { class: "badge status-" + status, "data-status": status }, OM.statusTitle(status));
     b.style.background = OM.statusColor(status);
     return b;
   }
@@ -175,12 +170,12 @@
         art.appendChild(keys);
         art.appendChild(OM.el("h4", null, OM.t("compared")));
         art.appendChild(valuesTable(p.values));
-        if (p.exception_reason) art.appendChild(OM.el("p", { class: "hint" }, statusLabel("exception") + " · " + p.exception_reason));
+        if (p.exception_reason) art.appendChild(OM.el("p", { class: "hint" }, OM.statusTitle("exception") + " · " + p.exception_reason));
         if (cfg.can_review && p.transitions && p.transitions.length) art.appendChild(statusForm(detail));
         art.appendChild(OM.el("h4", null, OM.t("history")));
         var ev = OM.el("ol", { class: "events" });
         (p.events || []).forEach(function (e) {
-          ev.appendChild(OM.el("li", null, new Date(e.at).toLocaleString(cfg.lang === "en" ? "en-GB" : "zh-CN") + " · " + (e.user || (e.run ? "#" + e.run : "")) + " · " + (e.from ? statusLabel(e.from) + " → " : "") + statusLabel(e.to) + (e.reason ? " · " + e.reason : "")));
+          ev.appendChild(OM.el("li", null, new Date(e.at).toLocaleString(cfg.lang === "en" ? "en-GB" : "zh-CN") + " · " + (e.user || (e.run ? "#" + e.run : "")) + " · " + (e.from ? OM.statusTitle(e.from) + " → " : "") + OM.statusTitle(e.to) + (e.reason ? " · " + e.reason : "")));
         });
         art.appendChild(ev);
         box.appendChild(art);

@@ -192,6 +192,11 @@
 
   var STATUS_COLORS = { new: "#dc2626", reopened: "#dc2626", confirmed: "#ea580c", exception: "#64748b", fixed: "#16a34a", verified: "#0f766e" };
   OM.statusColor = function (s) { return STATUS_COLORS[s] || "#dc2626"; };
+  /** A finding status in the page's language (titles from the server: checks.models, one source). */
+  OM.statusTitle = function (s) {
+    var t = cfg.statuses[s];
+    return t ? (cfg.lang === "en" ? t.en : t.zh) : s;
+  };
 
   /** One overlay per rule: the open findings of that rule as GeoJSON (clickable: opens the review). */
   OM.addFindingLayers = function (rules) {
@@ -222,7 +227,7 @@
           },
           pointToLayer: function (f, latlng) { return L.circleMarker(latlng, { radius: 7 }); },
           onEachFeature: function (f, lyr) {
-            lyr.bindTooltip(f.properties.rule + " " + (cfg.lang === "en" ? f.properties.title_en : f.properties.title_zh) + " · " + f.properties.status_zh);
+            lyr.bindTooltip(f.properties.rule + " " + (cfg.lang === "en" ? f.properties.title_en : f.properties.title_zh) + " · " + OM.statusTitle(f.properties.status));
           },
         });
       };
